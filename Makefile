@@ -1,0 +1,40 @@
+# segkit: `make help` lists the targets.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+# The default glibc allocator returns freed tensor memory to the OS and page-faults it back every
+# step; never trimming or mmapping made CPU training steps ~1.5x faster here (README, "Speed").
+export GLIBC_TUNABLES ?= glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=4294967295
+ARGS ?=
+
+.PHONY: help install train test test-fast lint format clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+
+$(BIN)/segkit-train: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --upgrade --quiet pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/segkit-train ## create .venv and install segkit (editable, with dev extras)
+
+train: $(BIN)/segkit-train ## train the default recipe (extra Hydra overrides: make train ARGS="model/upsampler=max_unpool")
+	$(BIN)/segkit-train $(ARGS)
+
+test: $(BIN)/segkit-train ## run the test suite
+	$(BIN)/pytest -q $(ARGS)
+
+lint: $(BIN)/segkit-train ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(BIN)/segkit-train ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean: ## remove caches and run outputs (keeps .venv and data/)
+	rm -rf logs outputs multirun .pytest_cache .ruff_cache build *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,130 @@
+"""The LightningDataModule: one VOC-layout reader for real VOC and the synthetic default alike."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from segkit.data.palette import VOID_INDEX
+from segkit.data.synthetic import CLASS_NAMES as SYNTHETIC_CLASSES
+from segkit.data.synthetic import SyntheticSpec, ensure_synthetic
+from segkit.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transforms, train_transforms
+from segkit.data.voc import VOC_CLASSES, VOCSegmentation, resolve_voc_dir
+
+
+def pad_collate(
+    batch: Sequence[tuple[torch.Tensor, torch.Tensor]],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack samples of different sizes: pad bottom/right to the largest, image with 0, mask with 255.
+
+    Padded pixels are void, so they count in neither the loss nor the metrics.
+    """
+    h = max(img.shape[-2] for img, _ in batch)
+    w = max(img.shape[-1] for img, _ in batch)
+    images, masks = [], []
+    for img, mask in batch:
+        dh, dw = h - img.shape[-2], w - img.shape[-1]
+        images.append(F.pad(img, (0, dw, 0, dh), value=0.0))  # (3, H_max, W_max)
+        masks.append(F.pad(mask, (0, dw, 0, dh), value=VOID_INDEX))  # (H_max, W_max)
+    return torch.stack(images), torch.stack(masks)  # (B, 3, H_max, W_max), (B, H_max, W_max)
+
+
+class SegDataModule(L.LightningDataModule):
+    """Train/val loaders over a VOC-layout root.
+
+    Args:
+        root: folder holding ``VOCdevkit/VOC2012`` (real VOC, or where the synthetic set goes).
+        train_split, val_split: list names under ``ImageSets/Segmentation``.
+        class_names: class names, index order; ``"voc"`` or ``"synthetic"`` pick the built-in lists.
+        synthetic: generation parameters (:class:`SyntheticSpec` fields); when given, the synthetic
+            set is written to ``root`` in ``prepare_data`` if not there yet.
+        batch_size: training batch size (per device).
+        val_batch_size: validation batch size; images of different sizes are padded with void.
+        num_workers: loader worker processes.
+        crop_size, base_size, scale_range, hflip, mean, std: the training preset
+            (:func:`segkit.data.transforms.train_transforms`).
+    """
+
+    def __init__(
+        self,
+        root: str,
+        train_split: str = "train",
+        val_split: str = "val",
+        class_names: str | Sequence[str] = "voc",
+        synthetic: Mapping[str, Any] | None = None,
+        batch_size: int = 16,
+        val_batch_size: int = 1,
+        num_workers: int = 2,
+        crop_size: int = 512,
+        base_size: int = 520,
+        scale_range: Sequence[float] = (0.5, 2.0),
+        hflip: float = 0.5,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+    ) -> None:
+        super().__init__()
+        self.root = Path(root)
+        self.train_split, self.val_split = train_split, val_split
+        if isinstance(class_names, str):
+            builtin = {"voc": VOC_CLASSES, "synthetic": SYNTHETIC_CLASSES}
+            if class_names not in builtin:
+                raise ValueError(
+                    f"data.class_names: unknown list {class_names!r}; use voc, synthetic or a list"
+                )
+            class_names = builtin[class_names]
+        self.class_names = tuple(class_names)
+        self.synthetic = SyntheticSpec(**synthetic) if synthetic is not None else None
+        if batch_size < 1 or val_batch_size < 1 or num_workers < 0:
+            raise ValueError(
+                "data.batch_size and data.val_batch_size must be >= 1, data.num_workers >= 0"
+            )
+        self.batch_size, self.val_batch_size, self.num_workers = (
+            batch_size,
+            val_batch_size,
+            num_workers,
+        )
+        self.train_tf = train_transforms(crop_size, base_size, scale_range, hflip, mean, std)
+        self.eval_tf = eval_transforms(mean, std)
+        self.train_set: VOCSegmentation | None = None
+        self.val_set: VOCSegmentation | None = None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def prepare_data(self) -> None:
+        if self.synthetic is not None:
+            ensure_synthetic(self.root, self.synthetic)
+        else:
+            resolve_voc_dir(self.root)  # fail early, with the fix, when the root is wrong
+
+    def setup(self, stage: str | None = None) -> None:
+        if stage in (None, "fit") and self.train_set is None:
+            self.train_set = VOCSegmentation(self.root, self.train_split, self.train_tf)
+        if stage in (None, "fit", "validate") and self.val_set is None:
+            self.val_set = VOCSegmentation(self.root, self.val_split, self.eval_tf)
+
+    def _loader(self, dataset: VOCSegmentation, batch_size: int, train: bool) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=train,
+            drop_last=train,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            collate_fn=None if train else pad_collate,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        assert self.train_set is not None, "call setup('fit') first"
+        return self._loader(self.train_set, self.batch_size, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        assert self.val_set is not None, "call setup('validate') first"
+        return self._loader(self.val_set, self.val_batch_size, train=False)

@@ -1,0 +1,125 @@
+"""One reader for the Pascal VOC devkit layout (real VOC, SBD-augmented lists, the synthetic set).
+
+<root>/VOCdevkit/VOC2012/JPEGImages/<id>.jpg
+<root>/VOCdevkit/VOC2012/SegmentationClass/<id>.png     palette (mode P) or grey indices, 255 = void
+<root>/VOCdevkit/VOC2012/ImageSets/Segmentation/<split>.txt
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+from torchvision import tv_tensors
+
+VOC_CLASSES: tuple[str, ...] = (
+    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
+    "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
+    "train", "tvmonitor",
+)  # fmt: skip
+
+
+def resolve_voc_dir(root: str | os.PathLike) -> Path:
+    """Find the ``VOC2012`` folder from ``root`` (the folder holding VOCdevkit, or VOC2012 itself).
+
+    Raises:
+        FileNotFoundError: no devkit layout under ``root``, with the fix.
+    """
+    root = Path(root)
+    for candidate in (root / "VOCdevkit" / "VOC2012", root):
+        if (candidate / "ImageSets" / "Segmentation").is_dir():
+            return candidate
+    raise FileNotFoundError(
+        f"no VOC devkit layout under {root} (expected {root}/VOCdevkit/VOC2012/ImageSets/Segmentation); "
+        "set data.root to the folder holding VOCdevkit (prepare real VOC with `make voc`)"
+    )
+
+
+def read_split(voc_dir: Path, split: str) -> list[str]:
+    """Read the ids of ``split`` from ``ImageSets/Segmentation/<split>.txt``.
+
+    Raises:
+        FileNotFoundError / ValueError: missing or empty list file, naming it.
+    """
+    path = voc_dir / "ImageSets" / "Segmentation" / f"{split}.txt"
+    if not path.is_file():
+        have = sorted(p.stem for p in path.parent.glob("*.txt"))
+        raise FileNotFoundError(
+            f"split file {path} not found; available splits: {', '.join(have) or 'none'}"
+        )
+    ids = [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
+    if not ids:
+        raise ValueError(f"split file {path} is empty; list one image id per line")
+    return ids
+
+
+class VOCSegmentation(Dataset):
+    """Image/mask pairs of one split, as ``tv_tensors.Image`` (uint8) and ``tv_tensors.Mask``.
+
+    Args:
+        root: folder holding ``VOCdevkit`` (or the ``VOC2012`` folder itself).
+        split: list name under ``ImageSets/Segmentation`` (``train``, ``val``, ``trainaug``, ...).
+        transforms: a paired transform ``(image, mask) -> (image, mask)``, e.g. from
+            :mod:`segkit.data.transforms`.
+        mask_dir: folder of the masks beside ``JPEGImages``.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split: str = "train",
+        transforms: Callable | None = None,
+        mask_dir: str = "SegmentationClass",
+    ) -> None:
+        self.voc_dir = resolve_voc_dir(root)
+        self.split = split
+        self.ids = read_split(self.voc_dir, split)
+        self.transforms = transforms
+        self.image_dir = self.voc_dir / "JPEGImages"
+        self.mask_dir = self.voc_dir / mask_dir
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def image_path(self, index: int) -> Path:
+        return self.image_dir / f"{self.ids[index]}.jpg"
+
+    def mask_path(self, index: int) -> Path:
+        return self.mask_dir / f"{self.ids[index]}.png"
+
+    def load(self, index: int) -> tuple[tv_tensors.Image, tv_tensors.Mask]:
+        """Read sample ``index`` without transforms: image (3, H, W) uint8, mask (H, W) int64."""
+        image_path, mask_path = self.image_path(index), self.mask_path(index)
+        try:
+            with Image.open(image_path) as im:
+                image = np.asarray(im.convert("RGB"))  # (H, W, 3)
+        except (OSError, ValueError) as err:
+            raise OSError(f"cannot read image {image_path}: {err}") from None
+        try:
+            with Image.open(mask_path) as m:
+                if m.mode not in ("P", "L"):
+                    raise ValueError(
+                        f"mask mode is {m.mode}, expected palette (P) or grey (L) indices"
+                    )
+                mask = np.asarray(m)  # (H, W), palette indices are class indices
+        except (OSError, ValueError) as err:
+            raise OSError(f"cannot read mask {mask_path}: {err}") from None
+        if mask.shape != image.shape[:2]:
+            raise ValueError(
+                f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} but its image is "
+                f"{image.shape[1]}x{image.shape[0]}; masks must match their images"
+            )
+        image_t = tv_tensors.Image(torch.from_numpy(image.copy()).permute(2, 0, 1))  # (3, H, W)
+        mask_t = tv_tensors.Mask(torch.from_numpy(mask.astype(np.int64)))  # (H, W)
+        return image_t, mask_t
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image, mask = self.load(index)
+        if self.transforms is not None:
+            image, mask = self.transforms(image, mask)
+        return image, mask

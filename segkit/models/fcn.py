@@ -1,0 +1,76 @@
+"""The network: encoder -> decoder -> 1x1 head, and build_model from plain data."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from segkit.models.decoder import Decoder
+from segkit.models.encoders import create_encoder
+from segkit.models.upsamplers import get_upsampler_class
+
+
+class FCN(nn.Module):
+    """Encoder-decoder FCN whose logits have exactly the input's spatial size."""
+
+    def __init__(self, encoder: nn.Module, decoder: Decoder, num_classes: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+        self.head = nn.Conv2d(decoder.out_channels, num_classes, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        deep, skips = self.encoder(x)  # (B, C_deep, H/2^S, W/2^S), S skips
+        x = self.decoder(deep, skips)  # (B, C_1, H, W)
+        return self.head(x)  # (B, num_classes, H, W)
+
+
+def _name_and_kwargs(spec: str | Mapping[str, Any] | type, key: str) -> tuple[Any, dict]:
+    if isinstance(spec, str | type):
+        return spec, {}
+    spec = dict(spec)
+    if "name" not in spec:
+        raise ValueError(f"{key} needs a 'name' entry, got {spec}")
+    return spec.pop("name"), spec
+
+
+def build_model(
+    num_classes: int,
+    encoder: str | Mapping[str, Any] = "vgg",
+    upsampler: str | Mapping[str, Any] | type = "nearest",
+    fusion: str = "none",
+    decoder_convs: int = 2,
+) -> FCN:
+    """Build the FCN from plain data (names and numbers), as stored in checkpoints.
+
+    Args:
+        num_classes: output classes.
+        encoder: registry name, or a mapping ``{name: ..., **kwargs}``.
+        upsampler: registry name or class, or a mapping ``{name: ..., **kwargs}``.
+        fusion: ``none``, ``add`` or ``concat``.
+        decoder_convs: ConvNormAct blocks per decoder block.
+
+    Returns:
+        The network.
+
+    Raises:
+        ValueError: unknown names, or an upsampler that needs pooling indices with an encoder
+            that has no max pooling.
+    """
+    enc_name, enc_kwargs = _name_and_kwargs(encoder, "model.encoder")
+    up_name, up_kwargs = _name_and_kwargs(upsampler, "model.upsampler")
+    up_cls = get_upsampler_class(up_name)
+    needs_indices = bool(getattr(up_cls, "needs_indices", False))
+    enc = create_encoder(
+        enc_name, return_indices=needs_indices, return_features=fusion != "none", **enc_kwargs
+    )
+    if needs_indices and not getattr(enc, "has_max_pooling", False):
+        raise ValueError(
+            f"upsampler {up_name!r} needs max-pooling indices but encoder {enc_name!r} has no max "
+            "pooling; choose another upsampler or an encoder with max pooling (e.g. vgg)"
+        )
+    decoder = Decoder(enc.stage_channels, up_cls, fusion, decoder_convs, up_kwargs)
+    return FCN(enc, decoder, num_classes)

@@ -1,0 +1,126 @@
+"""Decoder upsamplers: x (B, C, h, w) -> (B, C, *skip.size), usually h = H // 2.
+
+Contract (see DESIGN.md): built as ``Cls(channels)``; ``forward(x, skip)``; same channels in and
+out; output exactly ``skip.size`` (odd sizes included); class attribute ``needs_indices`` says
+whether the encoder must record max-pooling indices. Registered under short stable names.
+
+Cell alignment: a pooled cell (i, j) covers input rows 2i, 2i+1 and columns 2j, 2j+1; every
+upsampler here maps it back onto exactly those pixels. On odd sizes the last row/column was dropped
+by the floor-mode pooling and is filled by edge replication (nearest) or zeros (bed-of-nails,
+max-unpool), never by shifting the cells.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from segkit.models.blocks import Skip
+
+
+def _pad_to(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
+    """Pad the bottom/right of ``x`` up to ``size`` (the odd row/column dropped by pooling)."""
+    dh, dw = size[0] - x.shape[-2], size[1] - x.shape[-1]
+    if dh < 0 or dw < 0:
+        raise ValueError(f"cannot upsample {tuple(x.shape[-2:])} to the smaller size {size}")
+    if dh == 0 and dw == 0:
+        return x
+    if mode == "constant":
+        return F.pad(x, (0, dw, 0, dh))
+    return F.pad(x, (0, dw, 0, dh), mode=mode)
+
+
+class Upsampler(nn.Module):
+    """Base class: stores ``channels``; subclasses set ``needs_indices`` and implement forward."""
+
+    needs_indices: bool = False
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.channels = channels
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}"
+
+
+class NearestUpsample(Upsampler):
+    """Nearest-neighbour: each value is copied into all four pixels of its 2x2 cell."""
+
+    def forward(self, x: torch.Tensor, skip: Skip) -> torch.Tensor:
+        x = F.interpolate(x, scale_factor=2.0, mode="nearest")  # (B, C, 2h, 2w)
+        return _pad_to(x, skip.size, "replicate")  # (B, C, H, W)
+
+
+class BedOfNailsUpsample(Upsampler):
+    """Bed of nails: each value goes to the top-left pixel of its 2x2 cell, zeros elsewhere."""
+
+    def forward(self, x: torch.Tensor, skip: Skip) -> torch.Tensor:
+        b, c, h, w = x.shape
+        out = x.new_zeros(b, c, *skip.size)  # (B, C, H, W)
+        out[:, :, : 2 * h : 2, : 2 * w : 2] = x
+        return out
+
+
+class MaxUnpool(Upsampler):
+    """Max-unpooling (SegNet): each value goes back where the encoder's max pooling found it."""
+
+    needs_indices = True
+
+    def forward(self, x: torch.Tensor, skip: Skip) -> torch.Tensor:
+        if skip.indices is None:
+            raise ValueError(
+                "max_unpool needs the encoder's pooling indices, but the Skip has none; "
+                "build the model with build_model(), which asks the encoder for them"
+            )
+        return F.max_unpool2d(x, skip.indices, 2, 2, output_size=skip.size)  # (B, C, H, W)
+
+
+class TransposeConv(Upsampler):
+    """Learned transpose convolution, stride 2, C -> C channels.
+
+    Args:
+        channels: channels in and out.
+        kernel_size: 4 (default; every output pixel gets two taps per axis, as in FCN's
+            upsampling layers) or 2 (non-overlapping, as in U-Net).
+    """
+
+    def __init__(self, channels: int, kernel_size: int = 4) -> None:
+        super().__init__(channels)
+        if kernel_size not in (2, 4):
+            raise ValueError(f"transpose kernel_size must be 2 or 4, got {kernel_size}")
+        # padding k/2 - 1 keeps output pixel 2i (+1) inside cell i, so cells stay aligned.
+        self.conv = nn.ConvTranspose2d(
+            channels, channels, kernel_size, stride=2, padding=kernel_size // 2 - 1
+        )
+
+    def forward(self, x: torch.Tensor, skip: Skip) -> torch.Tensor:
+        return self.conv(x, output_size=list(skip.size))  # (B, C, H, W)
+
+
+UPSAMPLERS: dict[str, type[Upsampler]] = {
+    "nearest": NearestUpsample,
+    "bed_of_nails": BedOfNailsUpsample,
+    "max_unpool": MaxUnpool,
+    "transpose": TransposeConv,
+}
+
+
+def get_upsampler_class(name: str | type[nn.Module]) -> type[nn.Module]:
+    """Resolve a registry name (or pass a class through).
+
+    Raises:
+        ValueError: for an unknown name, listing the valid ones.
+    """
+    if isinstance(name, type):
+        return name
+    if name not in UPSAMPLERS:
+        raise ValueError(
+            f"unknown upsampler {name!r} (model.upsampler.name); valid: {', '.join(UPSAMPLERS)}"
+        )
+    return UPSAMPLERS[name]
+
+
+def create_upsampler(name: str | type[nn.Module], channels: int, **kwargs) -> nn.Module:
+    """Build an upsampler by registry name or class for ``channels`` channels."""
+    return get_upsampler_class(name)(channels, **kwargs)

@@ -1,0 +1,189 @@
+"""The LightningModule: network from plain hyperparameters, loss, optimisation, VOC metrics, logging."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from segkit.metrics import IGNORE_INDEX, SegMetrics
+from segkit.models import build_model
+
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("poly", "cosine", "constant")
+
+
+def lr_factor(step: int, total: int, schedule: str, power: float, warmup: int) -> float:
+    """LR multiplier at optimisation ``step`` of ``total``: linear warm-up, then the schedule."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    if schedule == "poly":
+        return (1.0 - progress) ** power
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    return 1.0
+
+
+class SegTask(L.LightningModule):
+    """Semantic segmentation with an encoder-decoder FCN.
+
+    Every argument is plain data (names, numbers, lists), saved as hyperparameters, so
+    ``SegTask.load_from_checkpoint(path)`` rebuilds the network without Hydra.
+
+    Args:
+        num_classes: output classes.
+        class_names: names for per-class metrics (``val/IoU/<name>``).
+        model: keyword arguments of :func:`segkit.models.build_model` (without ``num_classes``).
+        optim: ``name`` (sgd | adamw), ``lr``, ``weight_decay``, ``momentum`` (sgd), ``betas``
+            (adamw), ``schedule`` (poly | cosine | constant), ``power``, ``warmup_steps``,
+            ``norm_weight_decay`` (weight decay of norm layers and biases).
+        loss: ``background_weight`` (class 0's cross-entropy weight, others 1) or
+            ``class_weights`` (one per class; overrides it).
+        ignore_index: void label, shared by padding, the loss and the metrics.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        class_names: Sequence[str] | None = None,
+        model: Mapping[str, Any] | None = None,
+        optim: Mapping[str, Any] | None = None,
+        loss: Mapping[str, Any] | None = None,
+        ignore_index: int = IGNORE_INDEX,
+    ) -> None:
+        super().__init__()
+        class_names = (
+            list(class_names) if class_names is not None else [str(i) for i in range(num_classes)]
+        )
+        model, optim, loss = dict(model or {}), dict(optim or {}), dict(loss or {})
+        self.save_hyperparameters(
+            {"num_classes": num_classes, "class_names": class_names, "model": model, "optim": optim,
+             "loss": loss, "ignore_index": ignore_index}
+        )  # fmt: skip
+        self.net = build_model(num_classes, **model)
+        self.ignore_index = ignore_index
+        self.register_buffer(
+            "class_weights", self._class_weights(num_classes, loss), persistent=False
+        )
+        self.val_metrics = SegMetrics(num_classes, class_names, ignore_index)
+        self.last_scores: dict[str, float] = {}  # val scores of the latest epoch
+        self.best_scores: dict[str, float] = {}  # val scores of the epoch with the best mIoU
+
+    @staticmethod
+    def _class_weights(num_classes: int, loss: Mapping[str, Any]) -> torch.Tensor | None:
+        if loss.get("class_weights") is not None:
+            weights = torch.tensor(list(loss["class_weights"]), dtype=torch.float32)
+            if weights.numel() != num_classes or (weights < 0).any():
+                raise ValueError(f"loss.class_weights needs {num_classes} non-negative values")
+            return weights
+        bg = float(loss.get("background_weight", 1.0))
+        if bg == 1.0:
+            return None
+        if bg <= 0:
+            raise ValueError(f"loss.background_weight must be > 0, got {bg}")
+        weights = torch.ones(num_classes)
+        weights[0] = bg
+        return weights
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images)  # (B, C, H, W)
+
+    def _loss(self, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(
+            logits, masks, weight=self.class_weights, ignore_index=self.ignore_index
+        )
+
+    def training_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
+    ) -> torch.Tensor:
+        images, masks = batch
+        loss = self._loss(self(images), masks)
+        self.log(
+            "train/loss",
+            loss,
+            prog_bar=True,
+            on_step=True,
+            on_epoch=True,
+            batch_size=images.shape[0],
+        )
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        images, masks = batch
+        logits = self(images)  # (B, C, H, W), H x W = each image's original size (void-padded)
+        self.log(
+            "val/loss",
+            self._loss(logits, masks),
+            on_epoch=True,
+            batch_size=images.shape[0],
+            sync_dist=True,
+        )
+        self.val_metrics.update(logits.argmax(dim=1), masks)
+
+    def on_validation_epoch_end(self) -> None:
+        scores = self.val_metrics.named_scores(prefix="val/")
+        self.val_metrics.reset()
+        if self.trainer.sanity_checking:
+            return
+        scores["epoch"] = self.current_epoch
+        if scores["val/mIoU"] > self.best_scores.get("val/mIoU", float("-inf")):
+            self.best_scores = dict(scores)
+        scores["val/mIoU_best"] = self.best_scores["val/mIoU"]
+        self.last_scores = scores
+        self.log("val/mIoU", scores["val/mIoU"], prog_bar=True)
+        self.log_dict({k: v for k, v in scores.items() if k not in ("epoch", "val/mIoU")})
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["segkit_best_scores"] = self.best_scores
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.best_scores = checkpoint.get("segkit_best_scores", {})
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        cfg = {"name": "sgd", "lr": 0.01, "weight_decay": 1e-4, "momentum": 0.9, "schedule": "poly",
+               "power": 0.9, "warmup_steps": 0, "norm_weight_decay": 0.0, **self.hparams.optim}  # fmt: skip
+        if cfg["name"] not in OPTIMIZERS:
+            raise ValueError(
+                f"unknown optimizer {cfg['name']!r} (optim.name); valid: {', '.join(OPTIMIZERS)}"
+            )
+        if cfg["schedule"] not in SCHEDULES:
+            raise ValueError(
+                f"unknown schedule {cfg['schedule']!r} (optim.schedule); valid: {', '.join(SCHEDULES)}"
+            )
+        # Norm layers and biases usually train better without weight decay (torchvision references).
+        decay, no_decay = [], []
+        for module in self.net.modules():
+            for name, param in module.named_parameters(recurse=False):
+                is_norm = isinstance(
+                    module, nn.modules.batchnorm._NormBase | nn.GroupNorm | nn.LayerNorm
+                )
+                (no_decay if is_norm or name == "bias" else decay).append(param)
+        groups = [
+            {"params": decay, "weight_decay": cfg["weight_decay"]},
+            {"params": no_decay, "weight_decay": cfg["norm_weight_decay"]},
+        ]
+        if cfg["name"] == "sgd":
+            optimizer = torch.optim.SGD(
+                groups, lr=cfg["lr"], momentum=cfg["momentum"], nesterov=cfg.get("nesterov", False)
+            )
+        else:
+            optimizer = torch.optim.AdamW(
+                groups, lr=cfg["lr"], betas=tuple(cfg.get("betas", (0.9, 0.999)))
+            )
+        total = int(self.trainer.estimated_stepping_batches)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer,
+            lambda step: lr_factor(
+                step, total, cfg["schedule"], cfg["power"], int(cfg["warmup_steps"])
+            ),
+        )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
