@@ -46,6 +46,9 @@ class SegTask(L.LightningModule):
         loss: ``background_weight`` (class 0's cross-entropy weight, others 1) or
             ``class_weights`` (one per class; overrides it).
         ignore_index: void label, shared by padding, the loss and the metrics.
+        channels_last: run the network in channels-last memory format (faster on recent GPUs;
+            measured no faster on this project's 2-core CPU).
+        compile: ``torch.compile`` the network in place (state-dict keys unchanged).
     """
 
     def __init__(
@@ -56,6 +59,8 @@ class SegTask(L.LightningModule):
         optim: Mapping[str, Any] | None = None,
         loss: Mapping[str, Any] | None = None,
         ignore_index: int = IGNORE_INDEX,
+        channels_last: bool = False,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         class_names = (
@@ -64,9 +69,14 @@ class SegTask(L.LightningModule):
         model, optim, loss = dict(model or {}), dict(optim or {}), dict(loss or {})
         self.save_hyperparameters(
             {"num_classes": num_classes, "class_names": class_names, "model": model, "optim": optim,
-             "loss": loss, "ignore_index": ignore_index}
+             "loss": loss, "ignore_index": ignore_index, "channels_last": channels_last,
+             "compile": compile}
         )  # fmt: skip
         self.net = build_model(num_classes, **model)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.net.to(memory_format=self.memory_format)
+        if compile:
+            self.net.compile()
         self.ignore_index = ignore_index
         self.register_buffer(
             "class_weights", self._class_weights(num_classes, loss), persistent=False
@@ -92,7 +102,7 @@ class SegTask(L.LightningModule):
         return weights
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net(images)  # (B, C, H, W)
+        return self.net(images.contiguous(memory_format=self.memory_format))  # (B, C, H, W)
 
     def _loss(self, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(

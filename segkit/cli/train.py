@@ -59,6 +59,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         model=OmegaConf.to_container(cfg.model, resolve=True),
         optim=OmegaConf.to_container(cfg.optim, resolve=True),
         loss=OmegaConf.to_container(cfg.loss, resolve=True),
+        channels_last=cfg.channels_last,
+        compile=cfg.compile,
     )
     callbacks = _instantiate_all(cfg.get("callbacks"))
     loggers = _instantiate_all(cfg.get("logger"))
