@@ -13,6 +13,7 @@ count, wall time) into its output directory and prints where that is.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -93,11 +94,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         f"val/mIoU {final:.4f} (best {best:.4f}) in {metrics['wall_time_s']:.0f}s; metrics: {path}"
     )
 
-    for logger in loggers:  # close W&B runs between multirun jobs
-        if hasattr(logger, "experiment") and type(logger).__name__ == "WandbLogger":
-            import wandb
-
-            wandb.finish()
+    wandb = sys.modules.get("wandb")  # imported only by logger=wandb
+    if wandb is not None and wandb.run is not None:
+        wandb.finish()  # close the run, so the next multirun job starts its own
     return metrics
 
 
