@@ -78,9 +78,10 @@ class SegMetrics(MulticlassConfusionMatrix):
         return scores_from_confusion(self.confmat)
 
     def named_scores(self, prefix: str = "") -> dict[str, float]:
-        """Flat ``{prefix + name: float}``: mIoU, pixel_acc, mean_acc and ``IoU/<class>``."""
+        """Flat ``{prefix + name: value}``: mIoU, pixel_acc, mean_acc, pixels, ``IoU/<class>``."""
         scores = self.compute()
         out = {f"{prefix}{k}": float(scores[k]) for k in ("mIoU", "pixel_acc", "mean_acc")}
+        out[f"{prefix}pixels"] = int(self.confmat.sum())  # non-void pixels scored
         for name, value in zip(self.class_names, scores["IoU"].tolist(), strict=True):
             out[f"{prefix}IoU/{name}"] = value
         return out

@@ -114,14 +114,8 @@ class SegTask(L.LightningModule):
     ) -> torch.Tensor:
         images, masks = batch
         loss = self._loss(self(images), masks)
-        self.log(
-            "train/loss",
-            loss,
-            prog_bar=True,
-            on_step=True,
-            on_epoch=True,
-            batch_size=images.shape[0],
-        )
+        self.log("train/loss", loss, prog_bar=True, batch_size=images.shape[0])
+        self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, batch_size=images.shape[0])
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
@@ -142,7 +136,7 @@ class SegTask(L.LightningModule):
         if self.trainer.sanity_checking:
             return
         scores["epoch"] = self.current_epoch
-        if scores["val/mIoU"] > self.best_scores.get("val/mIoU", float("-inf")):
+        if not self.best_scores or scores["val/mIoU"] > self.best_scores["val/mIoU"]:
             self.best_scores = dict(scores)
         scores["val/mIoU_best"] = self.best_scores["val/mIoU"]
         self.last_scores = scores

@@ -52,6 +52,7 @@ def tiny_overrides(root: Path) -> list[str]:
         "callbacks=none",
         "trainer.enable_progress_bar=false",
         "trainer.enable_model_summary=false",
+        "trainer.log_every_n_steps=1",
     ]
 
 

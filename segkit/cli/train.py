@@ -45,6 +45,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     # Heavy imports only once the config composed (keeps --help and config errors fast).
     import lightning as L
     from hydra.utils import instantiate
+    from lightning.pytorch.callbacks import LearningRateMonitor
 
     from segkit.io import write_json
     from segkit.task import SegTask
@@ -65,6 +66,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     )
     callbacks = _instantiate_all(cfg.get("callbacks"))
     loggers = _instantiate_all(cfg.get("logger"))
+    if not loggers:  # LearningRateMonitor has nowhere to write without a logger
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
         logger.log_hyperparams({"config": OmegaConf.to_container(cfg, resolve=True)})
@@ -76,7 +79,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "upsampler": cfg.model.upsampler.name,
         "encoder": cfg.model.encoder.name,
         "fusion": cfg.model.fusion,
-        "dataset": str(cfg.data.root),
+        "dataset": str(Path(cfg.data.root).resolve()),
         "seed": cfg.seed,
         "params": sum(p.numel() for p in task.net.parameters()),
         "epochs": trainer.current_epoch,
@@ -87,6 +90,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "best_checkpoint": checkpoint.best_model_path if checkpoint else None,
         "output_dir": str(output_dir),
     }
+    if not trainer.is_global_zero:  # one metrics.json per run, written by rank zero
+        return metrics
     path = write_json(output_dir / "metrics.json", metrics)
     final = metrics["final"].get("val/mIoU", float("nan"))
     best = metrics["best"].get("val/mIoU", float("nan"))

@@ -39,7 +39,7 @@ CLASS_NAMES: tuple[str, ...] = (
     *(f"{family}_{shape}" for family in FAMILIES for shape in SHAPES),
 )
 MARKER = "segkit_synthetic.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -119,11 +119,8 @@ def _shape_polygons(shape: str, cx: float, cy: float, r: float, angle: float) ->
     raise ValueError(shape)
 
 
-def _draw_object(
-    label: np.ndarray, shape: str, cls: int, cx: float, cy: float, r: float, angle: float
-) -> None:
-    """Paint one object's class index into ``label`` (later objects occlude earlier ones)."""
-    size = label.shape[0]
+def _object_mask(size: int, shape: str, cx: float, cy: float, r: float, angle: float) -> np.ndarray:
+    """Boolean ``(size, size)`` mask of one object centred at (cx, cy) with circumradius r."""
     mask = Image.new("L", (size, size), 0)
     draw = ImageDraw.Draw(mask)
     if shape in ("disc", "ring"):
@@ -134,7 +131,7 @@ def _draw_object(
     else:
         for poly in _shape_polygons(shape, cx, cy, r, angle):
             draw.polygon(poly, fill=1)
-    label[np.asarray(mask, dtype=bool)] = cls
+    return np.asarray(mask, dtype=bool)
 
 
 def _void_band(label: np.ndarray) -> np.ndarray:
@@ -161,35 +158,29 @@ def generate_sample(
 ) -> tuple[Image.Image, np.ndarray]:
     """Draw one scene: returns the RGB image and the label map (class indices, 255 = void)."""
     n = spec.image_size
-    label = np.zeros((n, n), dtype=np.uint8)
-    num_objects = int(rng.integers(spec.min_objects, spec.max_objects + 1))
-    objects = []
-    for _ in range(num_objects):
-        cls = int(rng.integers(1, len(CLASS_NAMES)))
-        family, shape = CLASS_NAMES[cls].split("_")
-        r = float(rng.uniform(spec.min_radius, spec.max_radius))
-        cx, cy = rng.uniform(0.15 * n, 0.85 * n, size=2)
-        angle = float(rng.uniform(0, 2 * math.pi))
-        _draw_object(label, shape, cls, float(cx), float(cy), r, angle)
-        # per-object colour: family hue +- 12 degrees, varied saturation and brightness
-        hue = FAMILIES[family] + rng.uniform(-12, 12)
-        objects.append((cls, hue, rng.uniform(0.55, 0.95), rng.uniform(0.55, 0.95)))
-
     # Background: low-saturation colour of any hue with a smooth texture, so neither brightness
     # nor texture alone separates it from objects.
     bg_hue = rng.uniform(0, 360) + 60 * _texture(rng, n, 24)
     bg_sat = np.clip(rng.uniform(0.05, 0.35) + 0.15 * _texture(rng, n, 16), 0, 1)
     bg_val = np.clip(rng.uniform(0.3, 0.8) + 0.25 * _texture(rng, n, 12), 0, 1)
-    rgb = _hsv_to_rgb(bg_hue, bg_sat, bg_val)
-    for cls, hue, sat, val in objects:
-        region = label == cls
-        if not region.any():
-            continue
-        tex = _texture(rng, n, rng.uniform(3, 8))  # object texture: fine brightness variation
-        obj = _hsv_to_rgb(
+    rgb = _hsv_to_rgb(bg_hue, bg_sat, bg_val)  # (n, n, 3)
+    label = np.zeros((n, n), dtype=np.uint8)
+    for _ in range(int(rng.integers(spec.min_objects, spec.max_objects + 1))):
+        cls = int(rng.integers(1, len(CLASS_NAMES)))
+        family, shape = CLASS_NAMES[cls].split("_")
+        r = float(rng.uniform(spec.min_radius, spec.max_radius))
+        cx, cy = rng.uniform(0.15 * n, 0.85 * n, size=2)
+        mask = _object_mask(n, shape, float(cx), float(cy), r, float(rng.uniform(0, 2 * math.pi)))
+        # Each object its own colour: family hue +- 12 degrees, varied saturation and brightness,
+        # a fine brightness texture. Painted in order, so later objects occlude earlier ones.
+        hue = FAMILIES[family] + rng.uniform(-12, 12)
+        sat, val = rng.uniform(0.55, 0.95), rng.uniform(0.55, 0.95)
+        tex = _texture(rng, n, rng.uniform(3, 8))
+        colour = _hsv_to_rgb(
             np.full((n, n), hue), np.full((n, n), sat), np.clip(val + 0.15 * tex, 0, 1)
         )
-        rgb[region] = obj[region]
+        rgb[mask] = colour[mask]
+        label[mask] = cls
     rgb = rgb + rng.normal(0, 0.03, rgb.shape)  # sensor noise
     image = Image.fromarray((np.clip(rgb, 0, 1) * 255).astype(np.uint8), "RGB")
     image = image.filter(ImageFilter.GaussianBlur(0.6))  # soft edges, as a camera gives

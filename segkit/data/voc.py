@@ -36,7 +36,7 @@ def resolve_voc_dir(root: str | os.PathLike) -> Path:
             return candidate
     raise FileNotFoundError(
         f"no VOC devkit layout under {root} (expected {root}/VOCdevkit/VOC2012/ImageSets/Segmentation); "
-        "set data.root to the folder holding VOCdevkit (prepare real VOC with `make voc`)"
+        "set data.root to the folder holding VOCdevkit (README: Pascal VOC 2012)"
     )
 
 

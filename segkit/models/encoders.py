@@ -65,6 +65,12 @@ class VGGEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[Skip]]:
         """Encode ``x`` (B, 3, H, W); return the deepest map and the stages' skips, shallow first."""
+        min_size = 2 ** len(self.stages)
+        if min(x.shape[-2:]) < min_size:
+            raise ValueError(
+                f"input {x.shape[-2]}x{x.shape[-1]} is smaller than {min_size} px, the least that "
+                f"{len(self.stages)} pooling stages can halve; use larger inputs or fewer stages"
+            )
         skips = []
         for stage in self.stages:
             x = stage(x)  # (B, C_s, H_s, W_s)
