@@ -44,6 +44,13 @@ def test_upsampler_options_reach_the_module() -> None:
     assert model.decoder.blocks[0].upsample.conv.kernel_size == (2, 2)
 
 
+def test_too_small_input_says_so() -> None:
+    model = build_model(3, encoder=SMALL)  # 3 pooling stages need at least 8 px
+    with pytest.raises(ValueError, match="input 4x20 is smaller than 8 px"):
+        model(torch.randn(1, 3, 4, 20))
+    assert model(torch.randn(1, 3, 8, 9)).shape == (1, 3, 8, 9)
+
+
 class NoPoolEncoder(nn.Module):
     has_max_pooling = False
 

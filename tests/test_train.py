@@ -50,18 +50,23 @@ def test_fit_on_tiny_data_loss_falls_and_metrics_json(tiny_synthetic: Path, tmp_
         assert task(torch.randn(1, 3, 37, 45)).shape == (1, 21, 37, 45)
 
 
+@pytest.mark.slow
 def test_cli_multirun_every_upsampler(tiny_synthetic: Path, tmp_path: Path) -> None:
+    # The real CLI, as a user runs it: one -m sweep over the registry, default callbacks, no logger.
     env = {**os.environ, "SEGKIT_ROOT": str(tmp_path)}
+    overrides = [o for o in tiny_overrides(tiny_synthetic) if not o.startswith("callbacks=")]
     cmd = [sys.executable, "-m", "segkit.cli.train", "-m", f"model/upsampler={','.join(UPSAMPLERS)}",
-           "trainer.max_epochs=1", "logger=none", f"hydra.sweep.dir={tmp_path}/sweep",
-           *tiny_overrides(tiny_synthetic)]  # fmt: skip
+           "trainer.max_epochs=1", "logger=none", "~callbacks.progress_bar", *overrides]  # fmt: skip
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    sweeps = list((tmp_path / "logs" / "train" / "multiruns").iterdir())
+    assert len(sweeps) == 1
     found = {}
-    for path in sorted((tmp_path / "sweep").glob("*/metrics.json")):
+    for path in sorted(sweeps[0].glob("*/metrics.json")):
         data = json.loads(path.read_text())
         found[data["upsampler"]] = data
         assert str(path) in proc.stdout  # each run prints where its metrics are
+        assert Path(data["best_checkpoint"]).is_file()
     assert set(found) == set(UPSAMPLERS)
     assert (
         found["transpose"]["params"] > found["nearest"]["params"] == found["max_unpool"]["params"]
@@ -85,13 +90,14 @@ def test_cli_help_and_bad_override_fail_fast(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_real_voc_samples_train_and_validate_at_original_size(
     voc_samples: Path, tmp_path: Path
 ) -> None:
     overrides = ["data=voc", f"data.root={voc_samples}", "data.num_workers=0", "data.crop_size=64",
                  "data.base_size=64", "data.batch_size=4", "model.encoder.widths=[8,16,32]",
                  "trainer.max_epochs=1", "trainer.limit_train_batches=3", "trainer.limit_val_batches=4",
-                 "callbacks=none", "trainer.enable_progress_bar=false", "model/upsampler=max_unpool"]  # fmt: skip
+                 "callbacks=none", "trainer.enable_progress_bar=false", "model/upsampler=max_unpool", "trainer.log_every_n_steps=1"]  # fmt: skip
     cfg = compose_train(overrides, tmp_path)
     assert cfg.data.val_batch_size == 1  # each image alone, at its original size
     metrics = run(cfg)

@@ -12,8 +12,6 @@ from segkit.cli import CONFIG_DIR
 from segkit.models import UPSAMPLERS, Skip, create_upsampler
 from segkit.models.upsamplers import TransposeConv
 
-LEARNED = {"transpose"}  # upsamplers with parameters; every other one is a fixed operation
-
 
 def _pooled(x: torch.Tensor) -> tuple[torch.Tensor, Skip]:
     """Max-pool x as an encoder stage does and return the pooled map with its Skip record."""
@@ -38,14 +36,39 @@ def test_contract_size_channels_gradients(name: str, shape: tuple[int, ...]) -> 
 
 
 @pytest.mark.parametrize("name", list(UPSAMPLERS))
-def test_contract_parameters_and_indices_flag(name: str) -> None:
-    up = create_upsampler(name, 8)
-    params = sum(p.numel() for p in up.parameters())
-    assert (params > 0) == (name in LEARNED)
-    if name == "transpose":
-        assert params == 8 * 8 * 4 * 4 + 8  # C x C x k x k weights + C biases
-    assert isinstance(type(up).needs_indices, bool)
-    assert type(up).needs_indices == (name == "max_unpool")
+def test_contract_needs_indices_is_honest(name: str) -> None:
+    # An upsampler that declares needs_indices=False must work from a Skip without indices (the
+    # encoder will not record them); one that declares True must refuse such a Skip clearly.
+    cls = UPSAMPLERS[name]
+    assert isinstance(cls.needs_indices, bool)
+    up = create_upsampler(name, 3)
+    bare = Skip((9, 8))
+    if cls.needs_indices:
+        with pytest.raises(ValueError, match="indices"):
+            up(torch.randn(1, 3, 4, 4), bare)
+    else:
+        assert up(torch.randn(1, 3, 4, 4), bare).shape == (1, 3, 9, 8)
+
+
+@pytest.mark.parametrize("name", list(UPSAMPLERS))
+def test_contract_parameters_learn(name: str) -> None:
+    up = create_upsampler(name, 4)
+    pooled, skip = _pooled(torch.randn(1, 4, 8, 8))
+    up(pooled.requires_grad_(True), skip).square().sum().backward()
+    for param in up.parameters():  # any parameter an upsampler has must be trained
+        assert param.requires_grad and param.grad is not None and param.grad.abs().sum() > 0
+
+
+def test_parameter_counts_of_the_four() -> None:
+    counts = {
+        name: sum(p.numel() for p in create_upsampler(name, 8).parameters()) for name in UPSAMPLERS
+    }
+    assert counts["nearest"] == counts["bed_of_nails"] == counts["max_unpool"] == 0
+    assert counts["transpose"] == 8 * 8 * 4 * 4 + 8  # C x C x k x k weights + C biases
+    assert (
+        sum(p.numel() for p in create_upsampler("transpose", 8, kernel_size=2).parameters())
+        == 8 * 8 * 2 * 2 + 8
+    )
 
 
 @pytest.mark.parametrize("name", list(UPSAMPLERS))
@@ -110,6 +133,23 @@ def test_golden_transpose_1d() -> None:
     # at stride 1 the taps overlap twice: [ax, ay + bx, az + by, bz]
     out1 = F.conv_transpose1d(torch.tensor([[[a, b]]]), torch.tensor([[[x, y, z]]]), stride=1)
     assert out1.flatten().tolist() == [a * x, a * y + b * x, a * z + b * y, b * z]
+
+
+def test_golden_transpose_module_by_hand() -> None:
+    # kernel 2, stride 2: each input value spreads over its own 2x2 cell, scaled by the kernel.
+    up = create_upsampler("transpose", 1, kernel_size=2)
+    with torch.no_grad():
+        up.conv.weight.copy_(torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]]))
+        up.conv.bias.fill_(0.5)
+    x = torch.tensor([[[[1.0, 10.0], [100.0, 1000.0]]]])
+    out = up(x, Skip((5, 4)))[0, 0]  # odd height: the extra row gets only the bias
+    assert out.tolist() == [
+        [1.5, 2.5, 10.5, 20.5],
+        [3.5, 4.5, 30.5, 40.5],
+        [100.5, 200.5, 1000.5, 2000.5],
+        [300.5, 400.5, 3000.5, 4000.5],
+        [0.5, 0.5, 0.5, 0.5],
+    ]
 
 
 def test_transpose_conv_is_the_transposed_convolution_matrix() -> None:
