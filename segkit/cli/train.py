@@ -108,7 +108,15 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Hydra entry point; returns the optimised metric for sweepers."""
-    metrics = run(cfg)
+    from segkit.data.checks import DataError
+
+    try:
+        metrics = run(cfg)
+    except (DataError, FileNotFoundError, FileExistsError) as err:
+        # Bad input: one line naming the file and the fix, not a traceback. Errors raised in a
+        # DataLoader worker arrive wrapped with the worker's traceback; keep the last line.
+        message = str(err).strip().splitlines()[-1].split("DataError: ", 1)[-1]
+        raise SystemExit(f"segkit-train: error: {message}") from None
     name = cfg.get("optimized_metric")
     return metrics["final"].get(name) if name else None
 

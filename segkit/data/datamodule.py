@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ class SegDataModule(L.LightningDataModule):
     Args:
         root: folder holding ``VOCdevkit/VOC2012`` (real VOC, or where the synthetic set goes).
         train_split, val_split: list names under ``ImageSets/Segmentation``.
+        mask_dir: mask folder beside ``JPEGImages`` (``SegmentationClassAug`` for SBD-augmented).
         class_names: class names, index order; ``"voc"`` or ``"synthetic"`` pick the built-in lists.
         synthetic: generation parameters (:class:`SyntheticSpec` fields); when given, the synthetic
             set is written to ``root`` in ``prepare_data`` if not there yet.
@@ -56,6 +57,7 @@ class SegDataModule(L.LightningDataModule):
         root: str,
         train_split: str = "train",
         val_split: str = "val",
+        mask_dir: str = "SegmentationClass",
         class_names: str | Sequence[str] = "voc",
         synthetic: Mapping[str, Any] | None = None,
         batch_size: int = 16,
@@ -70,7 +72,7 @@ class SegDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         self.root = Path(root)
-        self.train_split, self.val_split = train_split, val_split
+        self.train_split, self.val_split, self.mask_dir = train_split, val_split, mask_dir
         if isinstance(class_names, str):
             builtin = {"voc": VOC_CLASSES, "synthetic": SYNTHETIC_CLASSES}
             if class_names not in builtin:
@@ -106,9 +108,12 @@ class SegDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit") and self.train_set is None:
-            self.train_set = VOCSegmentation(self.root, self.train_split, self.train_tf)
+            self.train_set = self._dataset(self.train_split, self.train_tf)
         if stage in (None, "fit", "validate") and self.val_set is None:
-            self.val_set = VOCSegmentation(self.root, self.val_split, self.eval_tf)
+            self.val_set = self._dataset(self.val_split, self.eval_tf)
+
+    def _dataset(self, split: str, transforms: Callable) -> VOCSegmentation:
+        return VOCSegmentation(self.root, split, transforms, self.mask_dir, self.num_classes)
 
     def _loader(self, dataset: VOCSegmentation, batch_size: int, train: bool) -> DataLoader:
         return DataLoader(

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
+
+from segkit.data.checks import DataError, read_pair
 
 VOC_CLASSES: tuple[str, ...] = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
@@ -36,7 +37,7 @@ def resolve_voc_dir(root: str | os.PathLike) -> Path:
             return candidate
     raise FileNotFoundError(
         f"no VOC devkit layout under {root} (expected {root}/VOCdevkit/VOC2012/ImageSets/Segmentation); "
-        "set data.root to the folder holding VOCdevkit (README: Pascal VOC 2012)"
+        "set data.root to the folder holding VOCdevkit, or prepare VOC with `make voc`"
     )
 
 
@@ -67,6 +68,11 @@ class VOCSegmentation(Dataset):
         transforms: a paired transform ``(image, mask) -> (image, mask)``, e.g. from
             :mod:`segkit.data.transforms`.
         mask_dir: folder of the masks beside ``JPEGImages``.
+        num_classes: when given, mask values outside ``0..num_classes-1`` and 255 are errors.
+
+    Raises:
+        FileNotFoundError / ValueError / DataError: no devkit layout, a missing or empty split
+            list, or a listed id without its image or mask — all before any sample is read.
     """
 
     def __init__(
@@ -75,6 +81,7 @@ class VOCSegmentation(Dataset):
         split: str = "train",
         transforms: Callable | None = None,
         mask_dir: str = "SegmentationClass",
+        num_classes: int | None = None,
     ) -> None:
         self.voc_dir = resolve_voc_dir(root)
         self.split = split
@@ -82,6 +89,28 @@ class VOCSegmentation(Dataset):
         self.transforms = transforms
         self.image_dir = self.voc_dir / "JPEGImages"
         self.mask_dir = self.voc_dir / mask_dir
+        self.num_classes = num_classes
+        self._check_files_exist()
+
+    def _check_files_exist(self) -> None:
+        """Fail before training when a listed id has no image or mask (a stat per file)."""
+        images = (
+            {p.stem for p in self.image_dir.glob("*.jpg")} if self.image_dir.is_dir() else set()
+        )
+        masks = {p.stem for p in self.mask_dir.glob("*.png")} if self.mask_dir.is_dir() else set()
+        split_file = self.voc_dir / "ImageSets" / "Segmentation" / f"{self.split}.txt"
+        for kind, have, folder in (
+            ("image", images, self.image_dir),
+            ("mask", masks, self.mask_dir),
+        ):
+            missing = [i for i in self.ids if i not in have]
+            if missing:
+                more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+                ext = "jpg" if kind == "image" else "png"
+                raise DataError(
+                    f"{kind} {folder / missing[0]}.{ext}{more} listed in {split_file} missing; "
+                    "restore the files (re-run the preparation) or remove the ids from the list"
+                )
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -93,27 +122,12 @@ class VOCSegmentation(Dataset):
         return self.mask_dir / f"{self.ids[index]}.png"
 
     def load(self, index: int) -> tuple[tv_tensors.Image, tv_tensors.Mask]:
-        """Read sample ``index`` without transforms: image (3, H, W) uint8, mask (H, W) int64."""
-        image_path, mask_path = self.image_path(index), self.mask_path(index)
-        try:
-            with Image.open(image_path) as im:
-                image = np.asarray(im.convert("RGB"))  # (H, W, 3)
-        except (OSError, ValueError) as err:
-            raise OSError(f"cannot read image {image_path}: {err}") from None
-        try:
-            with Image.open(mask_path) as m:
-                if m.mode not in ("P", "L"):
-                    raise ValueError(
-                        f"mask mode is {m.mode}, expected palette (P) or grey (L) indices"
-                    )
-                mask = np.asarray(m)  # (H, W), palette indices are class indices
-        except (OSError, ValueError) as err:
-            raise OSError(f"cannot read mask {mask_path}: {err}") from None
-        if mask.shape != image.shape[:2]:
-            raise ValueError(
-                f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} but its image is "
-                f"{image.shape[1]}x{image.shape[0]}; masks must match their images"
-            )
+        """Read sample ``index`` without transforms: image (3, H, W) uint8, mask (H, W) int64.
+
+        Raises:
+            DataError: a missing, corrupt or malformed file, naming it.
+        """
+        image, mask = read_pair(self.image_path(index), self.mask_path(index), self.num_classes)
         image_t = tv_tensors.Image(torch.from_numpy(image.copy()).permute(2, 0, 1))  # (3, H, W)
         mask_t = tv_tensors.Mask(torch.from_numpy(mask.astype(np.int64)))  # (H, W)
         return image_t, mask_t
