@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export GLIBC_TUNABLES ?= glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=4294967295
 ARGS ?=
 
-.PHONY: help install train test lint format clean
+.PHONY: help install train voc test lint format clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -23,6 +23,9 @@ install: $(BIN)/segkit-train ## create .venv and install segkit (editable, with 
 
 train: $(BIN)/segkit-train ## train the default recipe (extra Hydra overrides: make train ARGS="model/upsampler=max_unpool")
 	$(BIN)/segkit-train $(ARGS)
+
+voc: $(BIN)/segkit-train ## prepare Pascal VOC 2012 + SBD into data/voc (ARGS=--archives DIR)
+	$(BIN)/python scripts/prepare_voc.py $(ARGS)
 
 test: $(BIN)/segkit-train ## run the test suite
 	$(BIN)/pytest -q $(ARGS)
