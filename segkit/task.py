@@ -13,6 +13,7 @@ from torch import nn
 
 from segkit.metrics import IGNORE_INDEX, SegMetrics
 from segkit.models import build_model
+from segkit.models.weights import load_encoder_weights
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("poly", "cosine", "constant")
@@ -72,7 +73,12 @@ class SegTask(L.LightningModule):
              "loss": loss, "ignore_index": ignore_index, "channels_last": channels_last,
              "compile": compile}
         )  # fmt: skip
-        self.net = build_model(num_classes, **model)
+        # Pretrained encoder weights are loaded when fitting starts (setup), not here, so that
+        # load_from_checkpoint rebuilds the network without needing the weights file again.
+        encoder = model.get("encoder", "vgg")
+        encoder = {"name": encoder} if isinstance(encoder, str) else dict(encoder)
+        self.encoder_weights = encoder.pop("weights", None)
+        self.net = build_model(num_classes, **{**model, "encoder": encoder})
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net.to(memory_format=self.memory_format)
         if compile:
@@ -84,6 +90,12 @@ class SegTask(L.LightningModule):
         self.val_metrics = SegMetrics(num_classes, class_names, ignore_index)
         self.last_scores: dict[str, float] = {}  # val scores of the latest epoch
         self.best_scores: dict[str, float] = {}  # val scores of the epoch with the best mIoU
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit" and self.encoder_weights is not None:
+            name = self.hparams.model["encoder"]["name"]
+            load_encoder_weights(self.net.encoder, self.encoder_weights, name)
+            self.encoder_weights = None  # once; a resumed checkpoint then overwrites them anyway
 
     @staticmethod
     def _class_weights(num_classes: int, loss: Mapping[str, Any]) -> torch.Tensor | None:

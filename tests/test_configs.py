@@ -14,7 +14,7 @@ from segkit.models import UPSAMPLERS, build_model
 
 from .conftest import compose_train
 
-GROUPS = ["data", "model", "model/upsampler", "optim", "trainer", "logger", "callbacks", "paths",
+GROUPS = ["data", "model", "model/encoder", "model/upsampler", "optim", "trainer", "logger", "callbacks", "paths",
           "experiment", "hparams_search", "debug"]  # fmt: skip
 
 
@@ -36,7 +36,8 @@ def test_group_option_composes(group: str, option: str, tmp_path: Path) -> None:
     plain = OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
     assert plain["paths"]["output_dir"] == str(tmp_path)
     # the network builds from the plain model config, as inside the task
-    model_cfg = {k: v for k, v in plain["model"].items()}
+    # (pretrained weights are loaded by the task when fitting starts, see test_train)
+    model_cfg = {**plain["model"], "encoder": {**plain["model"]["encoder"], "weights": None}}
     build_model(21, **model_cfg)
     # the objects the config names instantiate (the trainer only where the machine has the device)
     datamodule = instantiate(cfg.data)

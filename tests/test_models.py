@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from segkit.models import UPSAMPLERS, build_model
+from segkit.models import UPSAMPLERS, build_model, create_upsampler
 from segkit.models.blocks import Skip
+from segkit.models.decoder import DecoderBlock, decoder_widths
 
 SMALL = {"name": "vgg", "widths": [4, 8, 16], "convs_per_stage": 1}
 
@@ -81,3 +82,56 @@ def test_max_unpool_needs_an_encoder_with_max_pooling() -> None:
 def test_bad_model_config_names_the_key(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         build_model(3, **kwargs)
+
+
+# Generalised decoder: skip channels may differ from x's (ResNet), or be absent.
+
+
+def test_decoder_widths_mirror_vgg_and_fill_resnet_gaps() -> None:
+    # VGG: block s takes C_s (its skip's width) and gives C_{s-1}; block 0 keeps C_0.
+    assert decoder_widths([4, 8, 16], 16) == [(4, 4), (8, 4), (16, 8)]
+    # ResNet-18: the input level has no feature (0) and takes the next level's width.
+    assert decoder_widths([0, 64, 64, 128, 256], 512) == [
+        (64, 64),
+        (64, 64),
+        (64, 64),
+        (128, 64),
+        (512, 128),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fusion", "conv_in", "projected"),
+    [("none", 8, False), ("add", 8, True), ("concat", 12, False)],
+)
+def test_decoder_block_fuses_unequal_channels(fusion: str, conv_in: int, projected: bool) -> None:
+    block = DecoderBlock(8, 4, 6, "nearest", fusion)
+    assert block.convs[0][0].in_channels == conv_in
+    assert isinstance(block.project, nn.Conv2d) == projected
+    skip = Skip((9, 7), None, torch.randn(2, 4, 9, 7))
+    assert block(torch.randn(2, 8, 5, 4), skip).shape == (2, 6, 9, 7)  # ceil grid: 5x4 -> 9x7
+
+
+def test_level_without_feature_is_not_fused() -> None:
+    block = DecoderBlock(8, 0, 6, "nearest", "concat")
+    assert block.fusion == "none" and block.convs[0][0].in_channels == 8
+    assert block(torch.randn(1, 8, 4, 4), Skip((8, 8))).shape == (1, 6, 8, 8)
+    with pytest.raises(ValueError, match="needs skip features"):
+        DecoderBlock(8, 4, 6, "nearest", "add")(torch.randn(1, 8, 4, 4), Skip((8, 8)))
+
+
+@pytest.mark.parametrize("name", [n for n, c in UPSAMPLERS.items() if not c.needs_indices])
+@pytest.mark.parametrize("size", [(9, 7), (5, 2), (1, 3)])
+def test_upsamplers_on_a_ceil_grid_crop_the_half_cell(name: str, size: tuple[int, int]) -> None:
+    # A padded stride-2 conv (ResNet) gives ceil(H/2) cells; cell i still maps to rows 2i, 2i+1,
+    # so the output is the even-size result for 2*ceil(H/2) cropped at the bottom/right.
+    torch.manual_seed(0)
+    up = create_upsampler(name, 2)
+    x = torch.randn(1, 2, (size[0] + 1) // 2, (size[1] + 1) // 2)
+    full = up(x, Skip((2 * x.shape[-2], 2 * x.shape[-1])))
+    torch.testing.assert_close(up(x, Skip(size)), full[..., : size[0], : size[1]])
+
+
+def test_upsampler_refuses_a_size_that_is_not_twice() -> None:
+    with pytest.raises(ValueError, match=r"cannot upsample \(3, 3\) by 2 to \(9, 9\)"):
+        create_upsampler("nearest", 1)(torch.zeros(1, 1, 3, 3), Skip((9, 9)))

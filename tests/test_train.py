@@ -152,3 +152,21 @@ def test_channels_last_option_gives_the_same_logits() -> None:
     x = torch.randn(2, 3, 21, 18)
     with torch.no_grad():
         torch.testing.assert_close(fast(x), plain(x), rtol=1e-5, atol=1e-5)
+
+
+def test_pretrained_encoder_weights_load_at_fit_not_at_checkpoint_load(tmp_path: Path) -> None:
+    model = {"encoder": {"name": "vgg", "widths": [4, 8]}}
+    source = SegTask(3, model=model)
+    weights = tmp_path / "encoder.pt"
+    torch.save(source.net.encoder.state_dict(), weights)
+    model["encoder"]["weights"] = str(weights)
+    task = SegTask(3, model=model)
+    first = next(iter(source.net.encoder.state_dict()))
+    assert not torch.equal(
+        task.net.encoder.state_dict()[first], source.net.encoder.state_dict()[first]
+    )
+    task.setup("fit")
+    for key, value in source.net.encoder.state_dict().items():
+        assert torch.equal(task.net.encoder.state_dict()[key], value)
+    weights.unlink()  # rebuilding from the saved hyperparameters must not need the file
+    SegTask(**task.hparams)

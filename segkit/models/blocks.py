@@ -9,15 +9,20 @@ from torch import nn
 
 
 class Skip(NamedTuple):
-    """What an encoder stage hands to the decoder block that mirrors it.
+    """What an encoder level hands to the decoder block that mirrors it.
+
+    An encoder records one Skip per 2x downsampling, shallow first.
 
     Attributes:
-        size: spatial size ``(H, W)`` of the stage's feature map *before* pooling; the upsampler of
-            the mirroring decoder block must output exactly this size.
+        size: spatial size ``(H, W)`` of the level *before* the downsampling; the upsampler of
+            the mirroring decoder block must output exactly this size. The downsampled map has
+            ``(H//2, W//2)`` (max pooling, floor mode) or ``(ceil(H/2), ceil(W/2))`` (a padded
+            stride-2 convolution or pooling, as in ResNet).
         indices: max-pooling indices of shape ``(B, C, H//2, W//2)``, or None when the encoder was
             not asked for them (see ``needs_indices`` on the upsamplers).
-        feature: the pre-pooling feature map ``(B, C, H, W)`` for skip fusion, or None when the
-            decoder does not fuse skips.
+        feature: the level's feature map ``(B, C, H, W)`` for skip fusion, or None when the
+            decoder does not fuse skips or the level has no feature worth fusing (a ResNet's
+            full-resolution input level; its encoder declares 0 channels for it).
     """
 
     size: tuple[int, int]
@@ -26,11 +31,22 @@ class Skip(NamedTuple):
 
 
 class ConvNormAct(nn.Sequential):
-    """3x3 convolution (no bias), BatchNorm, ReLU: the unit of every encoder and decoder stage."""
+    """3x3 convolution, BatchNorm, ReLU: the unit of every encoder and decoder stage.
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3) -> None:
+    Args:
+        in_channels: input channels.
+        out_channels: output channels.
+        kernel_size: odd kernel size; padding keeps the spatial size.
+        bias: give the convolution a bias. BatchNorm's shift makes it redundant, so it is off by
+            default; torchvision's VGG-BN convolutions have one, so its layout needs it to load
+            ImageNet weights.
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int = 3, bias: bool = False
+    ) -> None:
         super().__init__(
-            nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False),
+            nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=bias),
             nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
         )

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from segkit.models.decoder import Decoder
-from segkit.models.encoders import create_encoder
-from segkit.models.upsamplers import get_upsampler_class
+from segkit.models.encoders import ENCODERS, create_encoder, get_encoder_class
+from segkit.models.upsamplers import UPSAMPLERS, get_upsampler_class
 
 
 class FCN(nn.Module):
@@ -24,7 +24,7 @@ class FCN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         deep, skips = self.encoder(x)  # (B, C_deep, H/2^S, W/2^S), S skips
-        x = self.decoder(deep, skips)  # (B, C_1, H, W)
+        x = self.decoder(deep, skips)  # (B, C_0, H, W)
         return self.head(x)  # (B, num_classes, H, W)
 
 
@@ -35,6 +35,18 @@ def _name_and_kwargs(spec: str | Mapping[str, Any] | type, key: str) -> tuple[An
     if "name" not in spec:
         raise ValueError(f"{key} needs a 'name' entry, got {spec}")
     return spec.pop("name"), spec
+
+
+def _encoder_channels(encoder: nn.Module) -> tuple[list[int], int]:
+    """The encoder's ``(skip_channels, out_channels)``.
+
+    An encoder declaring only ``stage_channels`` is a VGG-style stack whose skips carry each
+    stage's output and whose deepest map has the last stage's channels.
+    """
+    if hasattr(encoder, "skip_channels"):
+        return list(encoder.skip_channels), int(encoder.out_channels)
+    stages = list(encoder.stage_channels)
+    return stages, stages[-1]
 
 
 def build_model(
@@ -48,7 +60,9 @@ def build_model(
 
     Args:
         num_classes: output classes.
-        encoder: registry name, or a mapping ``{name: ..., **kwargs}``.
+        encoder: registry name, or a mapping ``{name: ..., weights: ..., **kwargs}``; ``weights``
+            is None, a torchvision weights name found in the torch hub cache, or a local file
+            (see :func:`segkit.models.weights.load_encoder_weights`).
         upsampler: registry name or class, or a mapping ``{name: ..., **kwargs}``.
         fusion: ``none``, ``add`` or ``concat``.
         decoder_convs: ConvNormAct blocks per decoder block.
@@ -58,19 +72,25 @@ def build_model(
 
     Raises:
         ValueError: unknown names, or an upsampler that needs pooling indices with an encoder
-            that has no max pooling.
+            that has no max pooling at every level (checked before anything is built).
+        FileNotFoundError: encoder weights neither in the torch hub cache nor on disk.
     """
     enc_name, enc_kwargs = _name_and_kwargs(encoder, "model.encoder")
     up_name, up_kwargs = _name_and_kwargs(upsampler, "model.upsampler")
     up_cls = get_upsampler_class(up_name)
     needs_indices = bool(getattr(up_cls, "needs_indices", False))
+    # Checked on the classes, so a bad combination fails before any weights are read.
+    if needs_indices and not getattr(get_encoder_class(enc_name), "has_max_pooling", False):
+        usable = ", ".join(n for n, c in UPSAMPLERS.items() if not c.needs_indices)
+        pooling = ", ".join(n for n, c in ENCODERS.items() if getattr(c, "has_max_pooling", False))
+        raise ValueError(
+            f"upsampler {up_name!r} needs max-pooling indices but encoder {enc_name!r} has no max "
+            f"pooling at every downsampling; choose an upsampler without indices ({usable}) or "
+            f"an encoder with max pooling ({pooling})"
+        )
     enc = create_encoder(
         enc_name, return_indices=needs_indices, return_features=fusion != "none", **enc_kwargs
     )
-    if needs_indices and not getattr(enc, "has_max_pooling", False):
-        raise ValueError(
-            f"upsampler {up_name!r} needs max-pooling indices but encoder {enc_name!r} has no max "
-            "pooling; choose another upsampler or an encoder with max pooling (e.g. vgg)"
-        )
-    decoder = Decoder(enc.stage_channels, up_cls, fusion, decoder_convs, up_kwargs)
+    skip_channels, deep_channels = _encoder_channels(enc)
+    decoder = Decoder(skip_channels, deep_channels, up_cls, fusion, decoder_convs, up_kwargs)
     return FCN(enc, decoder, num_classes)

@@ -1,13 +1,15 @@
-"""Decoder upsamplers: x (B, C, h, w) -> (B, C, *skip.size), usually h = H // 2.
+"""Decoder upsamplers: x (B, C, h, w) -> (B, C, *skip.size), with h = H//2 or ceil(H/2).
 
 Contract (see DESIGN.md): built as ``Cls(channels)``; ``forward(x, skip)``; same channels in and
 out; output exactly ``skip.size`` (odd sizes included); class attribute ``needs_indices`` says
 whether the encoder must record max-pooling indices. Registered under short stable names.
 
-Cell alignment: a pooled cell (i, j) covers input rows 2i, 2i+1 and columns 2j, 2j+1; every
-upsampler here maps it back onto exactly those pixels. On odd sizes the last row/column was dropped
-by the floor-mode pooling and is filled by edge replication (nearest) or zeros (bed-of-nails,
-max-unpool), never by shifting the cells.
+Cell alignment: a downsampled cell (i, j) covers input rows 2i, 2i+1 and columns 2j, 2j+1; every
+upsampler here maps it back onto exactly those pixels. On an odd size H there are two grids:
+floor-mode max pooling (VGG) drops the last row, h = H//2, and the upsampler fills it by edge
+replication (nearest) or zeros (bed-of-nails, max-unpool, the bias of transpose); a padded
+stride-2 convolution (ResNet) keeps it, h = ceil(H/2), and the last cell's second row, which lies
+past the edge, is cropped. Cells are never shifted.
 """
 
 from __future__ import annotations
@@ -19,11 +21,24 @@ from torch import nn
 from segkit.models.blocks import Skip
 
 
-def _pad_to(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
-    """Pad the bottom/right of ``x`` up to ``size`` (the odd row/column dropped by pooling)."""
+def _check_grid(x: torch.Tensor, size: tuple[int, int]) -> None:
+    """Fail clearly unless ``x`` is a 2x downsampling of ``size`` (floor or ceil grid)."""
+    for have, full in zip(x.shape[-2:], size, strict=True):
+        if have not in (full // 2, (full + 1) // 2):
+            raise ValueError(
+                f"cannot upsample {tuple(x.shape[-2:])} by 2 to {tuple(size)}: each side must be "
+                "half the target, rounded down or up"
+            )
+
+
+def _fit_to(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
+    """Crop or pad the bottom/right of a 2x-upsampled ``x`` to ``size``.
+
+    Cropping removes the half cell past an odd edge (ceil grid); padding restores the odd
+    row/column that floor-mode pooling dropped.
+    """
+    x = x[..., : size[0], : size[1]]  # (B, C, <= H, <= W)
     dh, dw = size[0] - x.shape[-2], size[1] - x.shape[-1]
-    if dh < 0 or dw < 0:
-        raise ValueError(f"cannot upsample {tuple(x.shape[-2:])} to the smaller size {size}")
     if dh == 0 and dw == 0:
         return x
     if mode == "constant":
@@ -48,16 +63,19 @@ class NearestUpsample(Upsampler):
     """Nearest-neighbour: each value is copied into all four pixels of its 2x2 cell."""
 
     def forward(self, x: torch.Tensor, skip: Skip) -> torch.Tensor:
+        _check_grid(x, skip.size)
         x = F.interpolate(x, scale_factor=2.0, mode="nearest")  # (B, C, 2h, 2w)
-        return _pad_to(x, skip.size, "replicate")  # (B, C, H, W)
+        return _fit_to(x, skip.size, "replicate")  # (B, C, H, W)
 
 
 class BedOfNailsUpsample(Upsampler):
     """Bed of nails: each value goes to the top-left pixel of its 2x2 cell, zeros elsewhere."""
 
     def forward(self, x: torch.Tensor, skip: Skip) -> torch.Tensor:
+        _check_grid(x, skip.size)
         b, c, h, w = x.shape
         out = x.new_zeros(b, c, *skip.size)  # (B, C, H, W)
+        # On a ceil grid the last nail lands on row H-1 = 2(h-1), still inside the output.
         out[:, :, : 2 * h : 2, : 2 * w : 2] = x
         return out
 
@@ -95,7 +113,13 @@ class TransposeConv(Upsampler):
         )
 
     def forward(self, x: torch.Tensor, skip: Skip) -> torch.Tensor:
-        return self.conv(x, output_size=list(skip.size))  # (B, C, H, W)
+        _check_grid(x, skip.size)
+        h, w = x.shape[-2:]
+        # The stride-2 transpose conv yields 2h or 2h+1 rows; on a ceil grid (H = 2h-1) ask for
+        # 2h and crop the half cell past the edge rather than shift the cells.
+        size = [max(skip.size[0], 2 * h), max(skip.size[1], 2 * w)]
+        x = self.conv(x, output_size=size)  # (B, C, H or H+1, W or W+1)
+        return x[..., : skip.size[0], : skip.size[1]]  # (B, C, H, W)
 
 
 UPSAMPLERS: dict[str, type[Upsampler]] = {
