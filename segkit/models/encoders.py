@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from segkit.models.blocks import ConvNormAct, Skip
+from segkit.models.registry import lookup
 from segkit.models.resnet import ResNet18Encoder, ResNet50Encoder
 from segkit.models.weights import load_encoder_weights
 
@@ -178,18 +179,8 @@ ENCODERS: dict[str, type[nn.Module]] = {
 
 
 def get_encoder_class(name: str | type[nn.Module]) -> type[nn.Module]:
-    """Resolve a registry name (or pass a class through).
-
-    Raises:
-        ValueError: for an unknown name, listing the valid ones.
-    """
-    if isinstance(name, type):
-        return name
-    if name not in ENCODERS:
-        raise ValueError(
-            f"unknown encoder {name!r} (model.encoder.name); valid: {', '.join(sorted(ENCODERS))}"
-        )
-    return ENCODERS[name]
+    """Resolve an encoder registry name (or pass a class through); unknown names list the valid."""
+    return lookup(ENCODERS, name, "encoder", "model.encoder.name")
 
 
 def create_encoder(

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from segkit.models.blocks import Skip
+from segkit.models.registry import lookup
 
 
 def _check_grid(x: torch.Tensor, size: tuple[int, int]) -> None:
@@ -131,18 +132,8 @@ UPSAMPLERS: dict[str, type[Upsampler]] = {
 
 
 def get_upsampler_class(name: str | type[nn.Module]) -> type[nn.Module]:
-    """Resolve a registry name (or pass a class through).
-
-    Raises:
-        ValueError: for an unknown name, listing the valid ones.
-    """
-    if isinstance(name, type):
-        return name
-    if name not in UPSAMPLERS:
-        raise ValueError(
-            f"unknown upsampler {name!r} (model.upsampler.name); valid: {', '.join(UPSAMPLERS)}"
-        )
-    return UPSAMPLERS[name]
+    """Resolve an upsampler registry name (or pass a class through); unknown names list the valid."""
+    return lookup(UPSAMPLERS, name, "upsampler", "model.upsampler.name")
 
 
 def create_upsampler(name: str | type[nn.Module], channels: int, **kwargs) -> nn.Module:
