@@ -47,8 +47,7 @@ class SegTask(L.LightningModule):
         loss: ``background_weight`` (class 0's cross-entropy weight, others 1) or
             ``class_weights`` (one per class; overrides it).
         ignore_index: void label, shared by padding, the loss and the metrics.
-        channels_last: run the network in channels-last memory format (faster on recent GPUs;
-            measured no faster on this project's 2-core CPU).
+        channels_last: run the network in channels-last memory format (meant for GPUs).
         compile: ``torch.compile`` the network in place (state-dict keys unchanged).
     """
 
