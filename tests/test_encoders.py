@@ -49,7 +49,9 @@ def torch_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_registry_names_and_unknown_name() -> None:
     assert {"vgg", "vgg16_bn", "resnet18", "resnet50"} <= set(ENCODERS)
-    with pytest.raises(ValueError, match="unknown encoder 'vgg19'.*vgg, vgg16_bn, resnet18, resnet50"):
+    with pytest.raises(
+        ValueError, match="unknown encoder 'vgg19'.*vgg, vgg16_bn, resnet18, resnet50"
+    ):
         create_encoder("vgg19")
 
 
