@@ -220,10 +220,16 @@ def test_synthetic_reuses_and_refuses(tmp_path: Path) -> None:
     stamp = (root / synthetic.MARKER).stat().st_mtime_ns
     ensure_synthetic(root, spec)  # finished copy: reused, not rewritten
     assert (root / synthetic.MARKER).stat().st_mtime_ns == stamp
-    with pytest.raises(FileExistsError, match=f"{root} exists.*rm -r"):
-        ensure_synthetic(
-            root, SyntheticSpec(num_train=3, num_val=1, image_size=32, min_radius=4, max_radius=8)
-        )
+    # other parameters (or an older generator): regenerated in place, nothing else left behind
+    other = SyntheticSpec(num_train=3, num_val=1, image_size=32, min_radius=4, max_radius=8)
+    ensure_synthetic(root, other)
+    assert synthetic.is_complete(root, other) and len(VOCSegmentation(root, "train")) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["syn"]
+    # a folder segkit did not write is never replaced
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    with pytest.raises(FileExistsError, match=f"{foreign} exists but is not a synthetic.*rm -r"):
+        ensure_synthetic(foreign, spec)
 
 
 @pytest.mark.parametrize(

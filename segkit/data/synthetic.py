@@ -212,6 +212,9 @@ def is_complete(root: Path, spec: SyntheticSpec) -> bool:
 def ensure_synthetic(root: str | os.PathLike, spec: SyntheticSpec | None = None) -> Path:
     """Write the synthetic dataset to ``root`` unless a finished copy of the same spec is there.
 
+    A synthetic set written with other parameters (or by an older generator) is replaced; the
+    old copy is removed only once the new one is complete.
+
     Args:
         root: dataset root; the devkit layout goes under ``root/VOCdevkit/VOC2012``.
         spec: generation parameters (defaults when None).
@@ -220,16 +223,16 @@ def ensure_synthetic(root: str | os.PathLike, spec: SyntheticSpec | None = None)
         ``root`` as a Path.
 
     Raises:
-        FileExistsError: ``root`` exists but holds something else (a different spec or no marker);
-            the message names the folder to remove.
+        FileExistsError: ``root`` exists but is not a synthetic set written by segkit (no
+            marker); the message names the folder.
     """
     spec = spec or SyntheticSpec()
     root = Path(root)
     if is_complete(root, spec):
         return root
-    if root.exists():
+    if root.exists() and not (root / MARKER).is_file():
         raise FileExistsError(
-            f"{root} exists but does not hold the synthetic dataset for these parameters; "
+            f"{root} exists but is not a synthetic dataset written by segkit (no {MARKER}); "
             f"remove it (rm -r {root}) or point data.root elsewhere"
         )
     root.parent.mkdir(parents=True, exist_ok=True)
@@ -255,7 +258,13 @@ def ensure_synthetic(root: str | os.PathLike, spec: SyntheticSpec | None = None)
             (lists / "train.txt").read_text() + (lists / "val.txt").read_text()
         )
         (tmp / MARKER).write_text(json.dumps(_marker(spec), indent=2) + "\n")
-        os.replace(tmp, root)
+        if root.exists():  # an older synthetic set: swap it out only now that the new one is whole
+            old = Path(tempfile.mkdtemp(prefix=f".{root.name}.old-", dir=root.parent))
+            os.replace(root, old / root.name)
+            os.replace(tmp, root)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
