@@ -57,7 +57,7 @@ class NoPoolEncoder(nn.Module):
 
     def __init__(self, return_indices: bool = False, return_features: bool = False) -> None:
         super().__init__()
-        self.stage_channels = [3]
+        self.skip_channels, self.out_channels = [3], 3
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[Skip]]:
         return x[..., ::2, ::2], [Skip(tuple(x.shape[-2:]))]

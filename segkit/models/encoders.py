@@ -70,7 +70,6 @@ class VGGEncoder(nn.Module):
             raise ValueError(
                 f"model.encoder.convs_per_stage must be >= 1 per stage ({len(widths)} stages), got {convs}"
             )
-        self.stage_channels = widths
         self.skip_channels = list(widths)  # each stage's pre-pooling feature
         self.out_channels = widths[-1]  # pooling keeps the last stage's channels
         self.convs_per_stage = convs

@@ -37,18 +37,6 @@ def _name_and_kwargs(spec: str | Mapping[str, Any] | type, key: str) -> tuple[An
     return spec.pop("name"), spec
 
 
-def _encoder_channels(encoder: nn.Module) -> tuple[list[int], int]:
-    """The encoder's ``(skip_channels, out_channels)``.
-
-    An encoder declaring only ``stage_channels`` is a VGG-style stack whose skips carry each
-    stage's output and whose deepest map has the last stage's channels.
-    """
-    if hasattr(encoder, "skip_channels"):
-        return list(encoder.skip_channels), int(encoder.out_channels)
-    stages = list(encoder.stage_channels)
-    return stages, stages[-1]
-
-
 def build_model(
     num_classes: int,
     encoder: str | Mapping[str, Any] = "vgg",
@@ -91,6 +79,6 @@ def build_model(
     enc = create_encoder(
         enc_name, return_indices=needs_indices, return_features=fusion != "none", **enc_kwargs
     )
-    skip_channels, deep_channels = _encoder_channels(enc)
-    decoder = Decoder(skip_channels, deep_channels, up_cls, fusion, decoder_convs, up_kwargs)
+    # Every encoder declares skip_channels (per Skip, shallow to deep) and out_channels (deepest).
+    decoder = Decoder(enc.skip_channels, enc.out_channels, up_cls, fusion, decoder_convs, up_kwargs)
     return FCN(enc, decoder, num_classes)
