@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segkit.metrics import IGNORE_INDEX, SegMetrics
+from segkit.metrics import IGNORE_INDEX, BoundaryIoU, SegMetrics
 from segkit.models import build_model
 from segkit.models.weights import load_encoder_weights
 
@@ -47,6 +47,8 @@ class SegTask(L.LightningModule):
         loss: ``background_weight`` (class 0's cross-entropy weight, others 1) or
             ``class_weights`` (one per class; overrides it).
         ignore_index: void label, shared by padding, the loss and the metrics.
+        boundary: Boundary IoU settings, ``dilation_ratio`` (of the image diagonal, default 0.02)
+            or ``width`` (pixels); logged as ``val/boundary_mIoU``.
         channels_last: run the network in channels-last memory format (meant for GPUs).
         compile: ``torch.compile`` the network in place (state-dict keys unchanged).
     """
@@ -59,6 +61,7 @@ class SegTask(L.LightningModule):
         optim: Mapping[str, Any] | None = None,
         loss: Mapping[str, Any] | None = None,
         ignore_index: int = IGNORE_INDEX,
+        boundary: Mapping[str, Any] | None = None,
         channels_last: bool = False,
         compile: bool = False,
     ) -> None:
@@ -67,10 +70,11 @@ class SegTask(L.LightningModule):
             list(class_names) if class_names is not None else [str(i) for i in range(num_classes)]
         )
         model, optim, loss = dict(model or {}), dict(optim or {}), dict(loss or {})
+        boundary = {"dilation_ratio": 0.02, "width": None, **(boundary or {})}
         self.save_hyperparameters(
             {"num_classes": num_classes, "class_names": class_names, "model": model, "optim": optim,
-             "loss": loss, "ignore_index": ignore_index, "channels_last": channels_last,
-             "compile": compile}
+             "loss": loss, "ignore_index": ignore_index, "boundary": boundary,
+             "channels_last": channels_last, "compile": compile}
         )  # fmt: skip
         # Pretrained encoder weights are loaded when fitting starts (setup), not here, so that
         # load_from_checkpoint rebuilds the network without needing the weights file again.
@@ -87,6 +91,7 @@ class SegTask(L.LightningModule):
             "class_weights", self._class_weights(num_classes, loss), persistent=False
         )
         self.val_metrics = SegMetrics(num_classes, class_names, ignore_index)
+        self.val_boundary = BoundaryIoU(num_classes, ignore_index=ignore_index, **boundary)
         self.last_scores: dict[str, float] = {}  # val scores of the latest epoch
         self.best_scores: dict[str, float] = {}  # val scores of the epoch with the best mIoU
 
@@ -129,9 +134,14 @@ class SegTask(L.LightningModule):
         self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, batch_size=images.shape[0])
         return loss
 
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+    def validation_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
+    ) -> dict[str, torch.Tensor]:
+        """Score a batch; returns ``preds`` (B, H, W) for callbacks (e.g. :class:`ValRecords`)."""
         images, masks = batch
-        logits = self(images)  # (B, C, H, W), H x W = each image's original size (void-padded)
+        logits = self(images)  # (B, C, h, w)
+        if logits.shape[-2:] != masks.shape[-2:]:  # data.val_size: score at the original size
+            logits = F.interpolate(logits, size=masks.shape[-2:], mode="bilinear")
         self.log(
             "val/loss",
             self._loss(logits, masks),
@@ -139,11 +149,19 @@ class SegTask(L.LightningModule):
             batch_size=images.shape[0],
             sync_dist=True,
         )
-        self.val_metrics.update(logits.argmax(dim=1), masks)
+        preds = logits.argmax(dim=1)
+        self.val_metrics.update(preds, masks)
+        self.val_boundary.update(preds, masks)
+        return {"preds": preds}
 
     def on_validation_epoch_end(self) -> None:
         scores = self.val_metrics.named_scores(prefix="val/")
+        boundary = self.val_boundary.compute()
+        scores["val/boundary_mIoU"] = float(boundary["mIoU"])
+        for name, value in zip(self.hparams.class_names, boundary["IoU"].tolist(), strict=True):
+            scores[f"val/boundary_IoU/{name}"] = value
         self.val_metrics.reset()
+        self.val_boundary.reset()
         if self.trainer.sanity_checking:
             return
         scores["epoch"] = self.current_epoch

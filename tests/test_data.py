@@ -104,6 +104,27 @@ def test_eval_transform_normalises_only() -> None:
     assert torch.allclose(out, torch.ones(3, 5, 7)) and torch.equal(out_mask, mask)
 
 
+def test_val_size_resizes_the_image_only_and_scores_at_the_original_size() -> None:
+    from torchvision import tv_tensors
+
+    from segkit.task import SegTask
+
+    image = tv_tensors.Image(torch.randint(0, 256, (3, 60, 90), dtype=torch.uint8))
+    mask = tv_tensors.Mask(torch.randint(0, 3, (60, 90)))
+    out_image, out_mask = eval_transforms(size=30)(image, mask)
+    assert out_image.shape == (3, 30, 45)  # shorter side 30, aspect kept
+    assert out_mask.shape == (60, 90) and torch.equal(out_mask, mask)  # the mask is untouched
+    # the task upsamples the logits back and scores every original pixel
+    task = SegTask(3, model={"encoder": {"name": "vgg", "widths": [4, 8]}})
+    out = task.validation_step((out_image[None], out_mask[None]), 0)
+    assert out["preds"].shape == (1, 60, 90)
+    assert int(task.val_metrics.confmat.sum()) == 60 * 90
+    with pytest.raises(ValueError, match="data.val_size needs data.val_batch_size=1"):
+        SegDataModule(".", val_size=256, val_batch_size=4)
+    with pytest.raises(ValueError, match="data.val_size must be >= 1"):
+        eval_transforms(size=0)
+
+
 def test_pad_collate() -> None:
     batch = [
         (torch.ones(3, 2, 3), torch.zeros(2, 3, dtype=torch.long)),

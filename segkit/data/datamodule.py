@@ -47,6 +47,9 @@ class SegDataModule(L.LightningDataModule):
             set is written to ``root`` in ``prepare_data`` if not there yet.
         batch_size: training batch size (per device).
         val_batch_size: validation batch size; images of different sizes are padded with void.
+        val_size: shorter side validation images are resized to before the network (logits are
+            upsampled back and scored at the original size); ``None`` keeps the original size.
+            Needs ``val_batch_size`` 1, as images and masks then differ in size.
         num_workers: loader worker processes.
         crop_size, base_size, scale_range, hflip, mean, std: the training preset
             (:func:`segkit.data.transforms.train_transforms`).
@@ -62,6 +65,7 @@ class SegDataModule(L.LightningDataModule):
         synthetic: Mapping[str, Any] | None = None,
         batch_size: int = 16,
         val_batch_size: int = 1,
+        val_size: int | None = None,
         num_workers: int = 2,
         crop_size: int = 512,
         base_size: int = 520,
@@ -86,13 +90,18 @@ class SegDataModule(L.LightningDataModule):
             raise ValueError(
                 "data.batch_size and data.val_batch_size must be >= 1, data.num_workers >= 0"
             )
+        if val_size is not None and val_batch_size != 1:
+            raise ValueError(
+                "data.val_size needs data.val_batch_size=1 (resized images and original-size masks "
+                "cannot be padded together); set data.val_batch_size=1 or data.val_size=null"
+            )
         self.batch_size, self.val_batch_size, self.num_workers = (
             batch_size,
             val_batch_size,
             num_workers,
         )
         self.train_tf = train_transforms(crop_size, base_size, scale_range, hflip, mean, std)
-        self.eval_tf = eval_transforms(mean, std)
+        self.eval_tf = eval_transforms(mean, std, val_size)
         self.train_set: VOCSegmentation | None = None
         self.val_set: VOCSegmentation | None = None
 

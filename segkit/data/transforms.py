@@ -63,8 +63,29 @@ def train_transforms(
     return T.Compose(ops + _to_tensors(mean, std))
 
 
+class ResizeImage(T.Resize):
+    """``v2.Resize`` of the image only: the mask keeps its original size, so scoring stays there."""
+
+    _transformed_types = (tv_tensors.Image,)
+
+
 def eval_transforms(
-    mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+    size: int | None = None,
 ) -> T.Compose:
-    """Evaluation at each image's original size: only dtype conversion and normalisation."""
-    return T.Compose(_to_tensors(mean, std))
+    """Evaluation preset: the mask always stays at the image's original size.
+
+    Args:
+        mean, std: normalisation.
+        size: when given, the image alone is resized so its shorter side is ``size`` (the
+            network then sees the training scale) and the task upsamples the logits back to the
+            mask's size before scoring, as mmsegmentation's test pipeline does. ``None`` feeds the
+            image at its original size.
+    """
+    ops: list = []
+    if size is not None:
+        if size < 1:
+            raise ValueError(f"data.val_size must be >= 1 or null, got {size}")
+        ops.append(ResizeImage(size, antialias=True))
+    return T.Compose(ops + _to_tensors(mean, std))
