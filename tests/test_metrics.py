@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+import pytest
 import torch
+from scipy import ndimage
 
-from segkit.metrics import SegMetrics, scores_from_confusion
+from segkit.metrics import (
+    BoundaryIoU,
+    SegMetrics,
+    boundary_band,
+    boundary_width,
+    image_confusions,
+    scores_from_confusion,
+)
 
 # 4 classes; class 3 is absent from truth and prediction; one void (255) pixel.
 TARGET = torch.tensor([[[0, 0, 1], [1, 255, 2]]])
@@ -64,3 +74,86 @@ def test_dataset_level_not_mean_of_images() -> None:
 def test_empty_matrix_gives_nan_not_error() -> None:
     scores = scores_from_confusion(torch.zeros(3, 3, dtype=torch.long))
     assert math.isnan(float(scores["mIoU"])) and math.isnan(float(scores["pixel_acc"]))
+
+
+# ---- Boundary IoU -------------------------------------------------------------------------------
+
+
+def _reference_band(mask: np.ndarray, width: int) -> np.ndarray:
+    """The paper's reference: mask minus its erosion (3x3, ``width`` times, zero border)."""
+    eroded = ndimage.binary_erosion(mask, np.ones((3, 3)), iterations=width, border_value=0)
+    return mask & ~eroded
+
+
+def test_boundary_band_matches_reference_erosion() -> None:
+    rng = np.random.default_rng(0)
+    masks = ndimage.binary_opening(rng.random((6, 40, 33)) > 0.4)
+    for width in (1, 2, 5):
+        got = boundary_band(torch.from_numpy(masks), width).numpy()
+        want = np.stack([_reference_band(m, width) for m in masks])
+        assert (got == want).all(), width
+
+
+def test_boundary_iou_by_hand() -> None:
+    # A 4x4 square and the same square one pixel to the right; bands of width 1 are the 12-pixel
+    # rings. They share 6 pixels (the top and bottom rows at columns 3-5): IoU = 6 / 18.
+    target = torch.zeros(1, 8, 8, dtype=torch.long)
+    target[0, 2:6, 2:6] = 1
+    preds = torch.zeros_like(target)
+    preds[0, 2:6, 3:7] = 1
+    metric = BoundaryIoU(2, width=1)
+    metric.update(preds, target)
+    assert metric.union[1] == 18 and metric.intersection[1] == 6
+    assert metric.compute()["IoU"][1].item() == pytest.approx(1 / 3)
+
+
+def test_boundary_iou_perfect_shift_and_void() -> None:
+    target = torch.zeros(2, 96, 96, dtype=torch.long)
+    target[:, 18:78, 18:78] = 1  # a large object
+    perfect = BoundaryIoU(2)  # default: 2% of the diagonal = 3 px here
+    perfect.update(target.clone(), target)
+    assert perfect.compute()["mIoU"].item() == 1.0
+
+    shifted = torch.roll(target, shifts=1, dims=2)
+    boundary, region = BoundaryIoU(2), SegMetrics(2)
+    boundary.update(shifted, target)
+    region.update(shifted, target)
+    lost_boundary = 1 - boundary.compute()["mIoU"].item()
+    lost_region = 1 - region.compute()["mIoU"].item()
+    assert lost_region < 0.03  # a one-pixel shift barely moves mIoU...
+    assert lost_boundary > 5 * lost_region  # ...but costs boundary IoU several times as much
+
+    # a wrong prediction under void does not count (a void block in the background, predicted
+    # as the object, would otherwise add a whole object contour there)
+    with_void = target.clone()
+    with_void[:, 0:10, 84:94] = 255
+    preds = target.clone()
+    preds[:, 0:10, 84:94] = 1
+    masked = BoundaryIoU(2)
+    masked.update(preds, with_void)
+    assert masked.compute()["mIoU"].item() == 1.0
+    unmasked = BoundaryIoU(2)
+    unmasked.update(preds, target)  # the same prediction, scored without the void
+    assert unmasked.compute()["mIoU"].item() < 0.95
+
+
+def test_per_image_confusions_sum_to_the_dataset_matrix() -> None:
+    rng = torch.Generator().manual_seed(0)
+    target = torch.randint(0, 4, (5, 9, 7), generator=rng)
+    target[:, 0] = 255
+    preds = torch.randint(0, 4, (5, 9, 7), generator=rng)
+    per_image = image_confusions(preds, target, 4)
+    metric = SegMetrics(4)
+    metric.update(preds, target)
+    assert per_image.shape == (5, 4, 4)
+    assert torch.equal(per_image.sum(0), metric.confmat)
+    single = SegMetrics(4)
+    single.update(preds[2:3], target[2:3])
+    assert torch.equal(per_image[2], single.confmat)
+
+
+def test_boundary_width_and_bad_settings() -> None:
+    assert boundary_width(300, 400, 0.02) == 10
+    assert boundary_width(10, 10, 0.02) == 1  # never below one pixel
+    with pytest.raises(ValueError, match="width"):
+        BoundaryIoU(3, width=0)

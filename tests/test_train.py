@@ -126,23 +126,6 @@ def test_background_weight_and_bad_loss_config() -> None:
         )
 
 
-def test_wandb_logger_offline(
-    tiny_synthetic: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    pytest.importorskip("wandb", reason="wandb is a declared dependency; installed by make install")
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_SILENT", "true")
-    cfg = compose_train(
-        [*tiny_overrides(tiny_synthetic), "logger=wandb", "trainer.max_epochs=1"], tmp_path
-    )
-    assert cfg.logger.wandb.mode == "offline"
-    run(cfg)
-    runs = list((tmp_path / "wandb").glob("offline-run-*"))
-    assert len(runs) == 1
-    assert list(runs[0].glob("run-*.wandb")), "no W&B run file written"
-    assert (tmp_path / "metrics.json").is_file()
-
-
 def test_channels_last_option_gives_the_same_logits() -> None:
     torch.manual_seed(0)
     model = {"encoder": {"name": "vgg", "widths": [4, 8]}, "upsampler": "max_unpool"}

@@ -33,6 +33,35 @@ def _instantiate_all(group: DictConfig | None) -> list[Any]:
     return [instantiate(c) for c in group.values() if isinstance(c, DictConfig) and "_target_" in c]
 
 
+class MissingDependency(RuntimeError):
+    """An optional package the chosen config needs is not installed."""
+
+
+# logger class -> (import name, pip requirement) of the package it needs
+LOGGER_PACKAGES = {
+    "WandbLogger": ("wandb", "wandb"),
+    "TensorBoardLogger": ("tensorboard", "segkit[tensorboard]"),
+}
+
+
+def check_logger_packages(cfg: DictConfig) -> None:
+    """Fail before training, with the install command, when a chosen logger's package is missing."""
+    import importlib
+
+    for key, entry in (cfg.get("logger") or {}).items():
+        target = entry.get("_target_", "") if isinstance(entry, DictConfig) else ""
+        package = LOGGER_PACKAGES.get(target.rsplit(".", 1)[-1])
+        if package is None:
+            continue
+        try:
+            importlib.import_module(package[0])
+        except ImportError:
+            raise MissingDependency(
+                f"logger={key} needs the {package[0]} package: pip install '{package[1]}' "
+                "(or choose logger=csv or logger=none)"
+            ) from None
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Fit the task described by ``cfg``; write and return the run's metrics.
 
@@ -47,10 +76,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from hydra.utils import instantiate
     from lightning.pytorch.callbacks import LearningRateMonitor
 
+    from segkit.callbacks import TrainSpeed
     from segkit.io import write_json
+    from segkit.profiling import count_params, forward_gflops
     from segkit.task import SegTask
 
     start = time.perf_counter()
+    check_logger_packages(cfg)
     L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
 
@@ -61,6 +93,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         model=OmegaConf.to_container(cfg.model, resolve=True),
         optim=OmegaConf.to_container(cfg.optim, resolve=True),
         loss=OmegaConf.to_container(cfg.loss, resolve=True),
+        boundary=OmegaConf.to_container(cfg.boundary, resolve=True),
         channels_last=cfg.channels_last,
         compile=cfg.compile,
     )
@@ -69,19 +102,26 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if not loggers:  # LearningRateMonitor has nowhere to write without a logger
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    for logger in loggers:
-        logger.log_hyperparams({"config": OmegaConf.to_container(cfg, resolve=True)})
+    for logger in loggers:  # the whole resolved config, as a plain nested dict
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
     trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
 
     checkpoint = trainer.checkpoint_callback
+    speed = next((c for c in trainer.callbacks if isinstance(c, TrainSpeed)), None)
+    crop = int(cfg.data.crop_size)
     metrics = {
+        "task_name": cfg.task_name,
         "upsampler": cfg.model.upsampler.name,
         "encoder": cfg.model.encoder.name,
         "fusion": cfg.model.fusion,
         "dataset": str(Path(cfg.data.root).resolve()),
         "seed": cfg.seed,
-        "params": sum(p.numel() for p in task.net.parameters()),
+        "params": count_params(task.net),
+        # forward GFLOPs of one training-crop-sized image
+        "gflops": round(forward_gflops(task.net, crop, crop), 4),
+        "gflops_input": [crop, crop],
+        "train_images_per_s": speed.images_per_s if speed else None,
         "epochs": trainer.current_epoch,
         "steps": trainer.global_step,
         "wall_time_s": round(time.perf_counter() - start, 2),
@@ -112,7 +152,7 @@ def main(cfg: DictConfig) -> float | None:
 
     try:
         metrics = run(cfg)
-    except (DataError, FileNotFoundError, FileExistsError) as err:
+    except (DataError, FileNotFoundError, FileExistsError, MissingDependency) as err:
         # Bad input: one line naming the file and the fix, not a traceback. Errors raised in a
         # DataLoader worker arrive wrapped with the worker's traceback; keep the last line.
         message = str(err).strip().splitlines()[-1].split("DataError: ", 1)[-1]

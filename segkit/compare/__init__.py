@@ -1,0 +1,1 @@
+"""Comparing runs: collect them, compute statistics, write the report and its figures."""
