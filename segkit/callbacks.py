@@ -18,6 +18,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 
 from segkit.data.palette import VOID_INDEX
 from segkit.io import atomic_write_bytes
@@ -69,10 +70,20 @@ class ValRecords(L.Callback):
         self.confusions: torch.Tensor | None = None  # (N, C, C) of the latest validation
         self.preds: dict[int, np.ndarray] = {}  # val index -> (H, W) uint8 prediction
         self._validations = 0
+        self.enabled = True
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.enabled = trainer.world_size == 1
+        if not self.enabled:  # each rank sees a strided, padded share: indices would not match
+            rank_zero_warn("ValRecords records a single process only; disabled under DDP")
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        dataset = trainer.datamodule.val_set
-        self.indices = sample_indices(len(dataset), self.num_images)
+        # spread over the images this validation will see (all, unless limit_val_batches cuts it)
+        seen = len(trainer.datamodule.val_set)
+        batches, loader = trainer.num_val_batches, trainer.val_dataloaders
+        if batches and isinstance(batches[0], int) and getattr(loader, "batch_size", None):
+            seen = min(seen, batches[0] * loader.batch_size)
+        self.indices = sample_indices(seen, self.num_images)
         self._offset, self._confusions, self._preds = 0, [], {}
 
     def on_validation_batch_end(
@@ -84,6 +95,8 @@ class ValRecords(L.Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
+        if not self.enabled:
+            return
         preds, masks = outputs["preds"], batch[1]
         num_classes = pl_module.hparams.num_classes
         self._confusions.append(image_confusions(preds, masks, num_classes).cpu())
@@ -93,8 +106,9 @@ class ValRecords(L.Callback):
                 self._preds[index] = preds[i].to(torch.uint8).cpu().numpy()
         self._offset += masks.shape[0]
 
-    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking:
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # after the task's on_validation_epoch_end, so its last_scores are this validation's
+        if trainer.sanity_checking or not self.enabled:
             return
         self.confusions = torch.cat(self._confusions) if self._confusions else None
         self.preds = dict(self._preds)

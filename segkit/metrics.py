@@ -144,7 +144,9 @@ class BoundaryIoU(Metric):
 
     For each image and class c, ``G`` and ``P`` are the bands of the ground-truth and predicted
     regions of c within ``d`` of their contours; intersections ``|G & P|`` and unions ``|G | P|``
-    are summed over the dataset, void pixels excluded, and ``IoU_c`` is their ratio. The mean is
+    are summed over the dataset, void pixels excluded, and ``IoU_c`` is their ratio. Void pixels
+    take the predicted label in the ground truth before the bands are drawn, so void (such as VOC's
+    band around objects, or batch padding) neither adds contours nor moves them. The mean is
     taken over classes with a non-zero union, as mIoU.
 
     Args:
@@ -189,7 +191,10 @@ class BoundaryIoU(Metric):
             if classes.numel() == 0:
                 continue
             classes = classes[classes < self.num_classes]
-            gt = boundary_band(target[b].unsqueeze(0) == classes.view(-1, 1, 1), d)
+            # Void carries no contour: there the truth takes the prediction's label, so a band
+            # only differs where the prediction differs on scored pixels.
+            truth = torch.where(valid[b], target[b], preds[b])
+            gt = boundary_band(truth.unsqueeze(0) == classes.view(-1, 1, 1), d)
             pr = boundary_band(preds[b].unsqueeze(0) == classes.view(-1, 1, 1), d)
             gt, pr = gt & valid[b], pr & valid[b]  # (K, H, W)
             self.intersection.index_add_(0, classes, (gt & pr).sum(dim=(1, 2)))

@@ -157,3 +157,22 @@ def test_boundary_width_and_bad_settings() -> None:
     assert boundary_width(10, 10, 0.02) == 1  # never below one pixel
     with pytest.raises(ValueError, match="width"):
         BoundaryIoU(3, width=0)
+
+
+def test_boundary_iou_ignores_where_the_prediction_ends_inside_void() -> None:
+    # VOC style: an object ringed by a 4-pixel void band. A prediction right on every scored pixel
+    # scores 1 however far into the void it reaches; wrong on scored pixels, it loses.
+    target = torch.zeros(1, 64, 64, dtype=torch.long)
+    target[0, 16:48, 16:48] = 255
+    target[0, 20:44, 20:44] = 1
+    for reach in (0, 1, 2, 3, 4):
+        preds = torch.zeros_like(target)
+        preds[0, 20 - reach : 44 + reach, 20 - reach : 44 + reach] = 1
+        metric = BoundaryIoU(2, width=3)
+        metric.update(preds, target)
+        assert metric.compute()["mIoU"].item() == 1.0, reach
+    shrunk = torch.zeros_like(target)
+    shrunk[0, 21:43, 21:43] = 1  # one scored pixel short on every side
+    metric = BoundaryIoU(2, width=3)
+    metric.update(shrunk, target)
+    assert metric.compute()["mIoU"].item() < 0.9

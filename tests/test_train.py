@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -153,3 +154,37 @@ def test_pretrained_encoder_weights_load_at_fit_not_at_checkpoint_load(tmp_path:
         assert torch.equal(task.net.encoder.state_dict()[key], value)
     weights.unlink()  # rebuilding from the saved hyperparameters must not need the file
     SegTask(**task.hparams)
+
+
+@pytest.mark.slow
+def test_val_records_align_predictions_with_their_images(voc_samples: Path, tmp_path: Path) -> None:
+    # Real VOC images of different sizes, batched in pairs with void padding.
+    overrides = ["data=voc", f"data.root={voc_samples}", "data.num_workers=0", "data.crop_size=64",
+                 "data.base_size=64", "data.batch_size=4", "data.val_batch_size=2",
+                 "model.encoder.widths=[8,16,32]", "trainer.max_epochs=1",
+                 "trainer.limit_train_batches=2", "trainer.limit_val_batches=4", "callbacks=none",
+                 "+callbacks.records._target_=segkit.callbacks.ValRecords",
+                 f"+callbacks.records.output_dir={tmp_path}", "+callbacks.records.num_images=3",
+                 "trainer.enable_progress_bar=false"]  # fmt: skip
+    cfg = compose_train(overrides, tmp_path)
+    metrics = run(cfg)
+    with np.load(tmp_path / "val_records.npz") as z:
+        records = {k: z[k] for k in z.files}
+    from segkit.data.voc import VOCSegmentation
+    from segkit.metrics import SegMetrics, image_confusions
+
+    dataset = VOCSegmentation(voc_samples, "val")
+    assert records["confusions"].shape == (8, 21, 21)  # 4 batches of 2 images
+    assert records["sample_indices"].tolist() == [0, 4, 7]  # spread over the 8 validated
+    for k, index in enumerate(records["sample_indices"]):
+        image, mask = dataset.load(int(index))
+        assert records["sample_ids"][k] == dataset.ids[index]
+        assert np.array_equal(records[f"image_{k}"], image.permute(1, 2, 0).numpy())
+        assert np.array_equal(records[f"mask_{k}"], mask.numpy())
+        # the recorded prediction is the one scored for that image, cropped to its size
+        pred = torch.from_numpy(records[f"pred_{k}"].astype(np.int64))[None]
+        mine = image_confusions(pred, mask[None], 21)[0].numpy()
+        assert np.array_equal(mine, records["confusions"][index])
+    total = SegMetrics(21)
+    total.confmat += torch.from_numpy(records["confusions"].sum(0))
+    assert total.named_scores("val/")["val/mIoU"] == pytest.approx(metrics["final"]["val/mIoU"])

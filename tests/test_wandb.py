@@ -64,13 +64,22 @@ def test_offline_run_holds_metrics_config_table_and_images(
         # group, tags and job type from the config
         assert set(info["tags"]) == {metrics["upsampler"], "vgg", "synthetic"}
         # the per-class table and the images with their masks
-        assert summary["val/per_class"]["_type"] == "table-file"
+        table_ref = summary["val/per_class"]
+        assert table_ref["_type"] == "table-file"
+        table = json.loads((run_dir / "files" / table_ref["path"]).read_text())
+        assert table["columns"] == ["class", "IoU", "boundary_IoU"]
+        for name, iou, biou in table["data"]:  # this validation's scores, not the previous one's
+            assert iou == pytest.approx(metrics["final"][f"val/IoU/{name}"], nan_ok=True)
+            assert biou == pytest.approx(metrics["final"][f"val/boundary_IoU/{name}"], nan_ok=True)
         images = summary["val/predictions"]
         assert images["count"] == 3 and {"ground_truth", "prediction"} <= set(
             images["all_masks"][0]
         )
         media = list(run_dir.glob("files/media/images/**/*.png"))
         assert len(media) >= 3 * 2 * 2  # 3 images x 2 validations (+ masks)
+        # costs and the val records, for segkit-compare --wandb
+        assert summary["params"] == metrics["params"] and summary["gflops"] == metrics["gflops"]
+        assert (run_dir / "files" / "val_records.npz").is_file()
         seen[metrics["upsampler"]] = info["run_id"]
     assert set(seen) == {"max_unpool", "transpose"} and len(set(seen.values())) == 2
 

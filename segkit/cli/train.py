@@ -76,7 +76,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from hydra.utils import instantiate
     from lightning.pytorch.callbacks import LearningRateMonitor
 
-    from segkit.callbacks import TrainSpeed
+    from segkit.callbacks import RECORDS_FILE, TrainSpeed
     from segkit.io import write_json
     from segkit.profiling import count_params, forward_gflops
     from segkit.task import SegTask
@@ -118,8 +118,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "dataset": str(Path(cfg.data.root).resolve()),
         "seed": cfg.seed,
         "params": count_params(task.net),
-        # forward GFLOPs of one training-crop-sized image
-        "gflops": round(forward_gflops(task.net, crop, crop), 4),
+        # forward GFLOPs of one training-crop-sized image (not counted through torch.compile)
+        "gflops": None if cfg.compile else round(forward_gflops(task.net, crop, crop), 4),
         "gflops_input": [crop, crop],
         "train_images_per_s": speed.images_per_s if speed else None,
         "epochs": trainer.current_epoch,
@@ -141,6 +141,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     wandb = sys.modules.get("wandb")  # imported only by logger=wandb
     if wandb is not None and wandb.run is not None:
+        # what segkit-compare --wandb reads besides the logged metrics: costs and val records
+        wandb.run.summary.update(
+            {k: metrics[k] for k in ("params", "gflops", "train_images_per_s", "wall_time_s")}
+        )
+        records = output_dir / RECORDS_FILE
+        if records.is_file():
+            wandb.run.save(str(records), base_path=str(output_dir), policy="now")
         wandb.finish()  # close the run, so the next multirun job starts its own
     return metrics
 

@@ -16,6 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from segkit.compare.stats import mean_std
 from segkit.data.palette import voc_palette
 from segkit.io import atomic_write_bytes
 
@@ -57,16 +58,14 @@ def bar_chart(
         colors = _colors(len(names))
         x = np.arange(len(names))
         for ax, (title, per_name) in zip(axes[0], panels.items(), strict=True):
-            means = [np.nanmean(v) if len(v) else np.nan for v in per_name]
-            stds = [np.nanstd(v, ddof=1) if len(v) > 1 else 0.0 for v in per_name]
+            means, stds = zip(*(mean_std(v) for v in per_name), strict=True)
             ax.bar(x, means, yerr=stds, color=colors, capsize=4, width=0.65, alpha=0.85)
             for i, values in enumerate(per_name):
                 jitter = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else [0.0]
                 ax.scatter(x[i] + np.asarray(jitter), values, s=10, color="black", zorder=3)
-            finite = [m for m in means if math.isfinite(m)]
-            if finite:
-                lo = min(min(v) for v in per_name if len(v))
-                hi = max(max(v) for v in per_name if len(v))
+            values = [x for v in per_name for x in v if math.isfinite(x)]
+            if values:
+                lo, hi = min(values), max(values)
                 pad = max(0.02, 0.15 * (hi - lo))
                 ax.set_ylim(max(0.0, lo - pad), min(1.0, hi + pad))
             ax.set_xticks(x, names, rotation=30, ha="right")

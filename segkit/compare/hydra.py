@@ -32,7 +32,12 @@ class CompareOnMultirunEnd(Callback):
                 runs, sweep_dir / "report", self.baseline, self.replicates, str(sweep_dir),
                 list(UPSAMPLERS),
             )  # fmt: skip
-        except CompareError as err:  # a failed job must not hide the others' results
+        except CompareError as err:
             print(f"segkit-compare: error: {err}")
+            return
+        except Exception as err:
+            print(
+                f"segkit-compare: failed ({type(err).__name__}: {err}); run segkit-compare {sweep_dir}"
+            )
             return
         print(f"comparison of {len(runs)} runs: {report}")

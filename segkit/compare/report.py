@@ -87,22 +87,37 @@ def group_runs(runs: Sequence[Run], order: Sequence[str] = ()) -> dict[str, list
     return {k: groups[k] for k in sorted(groups, key=lambda k: (rank.get(k, len(rank)), k))}
 
 
-def _confusions(run: Run) -> np.ndarray | None:
-    records = run.load_records()
-    return None if records is None else records.get("confusions")
-
-
 def bootstrap_rows(rows: list[Row], baseline: str, replicates: int, seed: int = 0) -> None:
-    """Fill each row's paired-bootstrap interval against ``baseline`` (seeds both sides have)."""
+    """Fill each row's paired-bootstrap interval against ``baseline`` (seeds both sides have).
+
+    Raises:
+        CompareError: runs whose per-image confusions differ in shape from the baseline's (other
+            val images or classes, e.g. a run with ``trainer.limit_val_batches``).
+    """
+    cache: dict[str, np.ndarray | None] = {}
+
+    def confusions(run: Run) -> np.ndarray | None:
+        if run.name not in cache:
+            records = run.load_records()
+            cache[run.name] = None if records is None else records.get("confusions")
+        return cache[run.name]
+
     base = {r.seed: r for r in next(row for row in rows if row.upsampler == baseline).runs}
     for row in rows:
-        pairs = [(r, base[r.seed]) for r in row.runs if r.seed in base]
         cand, ref = [], []
-        for run, base_run in pairs:
-            c, b = _confusions(run), _confusions(base_run)
-            if c is not None and b is not None and c.shape == b.shape:
-                cand.append(c)
-                ref.append(b)
+        for run in row.runs:
+            if run.seed not in base:
+                continue
+            c, b = confusions(run), confusions(base[run.seed])
+            if c is None or b is None:
+                continue
+            if c.shape != b.shape:
+                raise CompareError(
+                    f"{run.name} and {base[run.seed].name} were validated on different images or "
+                    f"classes (per-image confusions {c.shape} vs {b.shape}); compare like with like"
+                )
+            cand.append(c)
+            ref.append(b)
         if cand:
             row.interval = paired_bootstrap(cand, ref, replicates=replicates, seed=seed)
 

@@ -111,7 +111,7 @@ def find_runs(root: str | Path) -> list[Run]:
                 f"{path} is not a segkit-train metrics.json (no upsampler/seed/final)"
             )
         folder = path.parent
-        csvs = sorted(folder.glob("csv/**/metrics.csv"))
+        csvs = sorted(folder.glob("csv/**/metrics.csv"), key=lambda p: p.stat().st_mtime)
         records = folder / RECORDS_FILE
         runs.append(
             Run(
@@ -157,8 +157,9 @@ def wandb_runs(path: str, group: str | None = None, download_to: Path | None = N
             "train_images_per_s": summary.get("train_images_per_s"),
             "final": final,
         }
-        history = wrun.history(keys=["epoch", *CURVE_KEYS], pandas=False)
-        curves = curves_from_rows(history)
+        # scan_history returns only rows holding every requested key: one scan per key
+        rows = [row for key in CURVE_KEYS for row in wrun.scan_history(keys=["epoch", key])]
+        curves = curves_from_rows(rows)
         records = None
         if download_to is not None:
             try:
