@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from segkit.inference import InferenceConfig, infer
 from segkit.metrics import IGNORE_INDEX, BoundaryIoU, SegMetrics
 from segkit.models import build_model
 from segkit.models.weights import load_encoder_weights
@@ -49,6 +50,8 @@ class SegTask(L.LightningModule):
         ignore_index: void label, shared by padding, the loss and the metrics.
         boundary: Boundary IoU settings, ``dilation_ratio`` (of the image diagonal, default 0.02)
             or ``width`` (pixels); logged as ``val/boundary_mIoU``.
+        inference: how validation computes logits (:class:`segkit.inference.InferenceConfig`:
+            ``mode`` whole | slide, ``crop``, ``stride``, ``flip``, ``scales``); default whole image.
         channels_last: run the network in channels-last memory format (meant for GPUs).
         compile: ``torch.compile`` the network in place (state-dict keys unchanged).
     """
@@ -62,6 +65,7 @@ class SegTask(L.LightningModule):
         loss: Mapping[str, Any] | None = None,
         ignore_index: int = IGNORE_INDEX,
         boundary: Mapping[str, Any] | None = None,
+        inference: Mapping[str, Any] | None = None,
         channels_last: bool = False,
         compile: bool = False,
     ) -> None:
@@ -74,6 +78,7 @@ class SegTask(L.LightningModule):
         self.save_hyperparameters(
             {"num_classes": num_classes, "class_names": class_names, "model": model, "optim": optim,
              "loss": loss, "ignore_index": ignore_index, "boundary": boundary,
+             "inference": dict(inference or {}),
              "channels_last": channels_last, "compile": compile}
         )  # fmt: skip
         # Pretrained encoder weights are loaded when fitting starts (setup), not here, so that
@@ -87,12 +92,14 @@ class SegTask(L.LightningModule):
         if compile:
             self.net.compile()
         self.ignore_index = ignore_index
+        self.inference = InferenceConfig.from_mapping(inference)
         self.register_buffer(
             "class_weights", self._class_weights(num_classes, loss), persistent=False
         )
         self.val_metrics = SegMetrics(num_classes, class_names, ignore_index)
         self.val_boundary = BoundaryIoU(num_classes, ignore_index=ignore_index, **boundary)
         self.last_scores: dict[str, float] = {}  # val scores of the latest epoch
+        self.last_confmat: torch.Tensor | None = None  # its dataset confusion matrix
         self.best_scores: dict[str, float] = {}  # val scores of the epoch with the best mIoU
 
     def setup(self, stage: str) -> None:
@@ -120,6 +127,10 @@ class SegTask(L.LightningModule):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net(images.contiguous(memory_format=self.memory_format))  # (B, C, H, W)
 
+    def infer(self, images: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+        """Logits at ``size`` (default the input's) under this task's inference settings."""
+        return infer(self, images, self.inference, size=size)
+
     def _loss(self, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(
             logits, masks, weight=self.class_weights, ignore_index=self.ignore_index
@@ -139,9 +150,8 @@ class SegTask(L.LightningModule):
     ) -> dict[str, torch.Tensor]:
         """Score a batch; returns ``preds`` (B, H, W) for callbacks (e.g. :class:`ValRecords`)."""
         images, masks = batch
-        logits = self(images)  # (B, C, h, w)
-        if logits.shape[-2:] != masks.shape[-2:]:  # data.val_size: score at the original size
-            logits = F.interpolate(logits, size=masks.shape[-2:], mode="bilinear")
+        # at the masks' size: with data.val_size the network saw a resized image
+        logits = self.infer(images, size=masks.shape[-2:])  # (B, C, H, W)
         self.log(
             "val/loss",
             self._loss(logits, masks),
@@ -160,6 +170,7 @@ class SegTask(L.LightningModule):
         scores["val/boundary_mIoU"] = float(boundary["mIoU"])
         for name, value in zip(self.hparams.class_names, boundary["IoU"].tolist(), strict=True):
             scores[f"val/boundary_IoU/{name}"] = value
+        self.last_confmat = self.val_metrics.confmat.detach().cpu().clone()  # (C, C), rows truth
         self.val_metrics.reset()
         self.val_boundary.reset()
         if self.trainer.sanity_checking:

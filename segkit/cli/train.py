@@ -77,6 +77,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from lightning.pytorch.callbacks import LearningRateMonitor
 
     from segkit.callbacks import RECORDS_FILE, TrainSpeed
+    from segkit.checkpoint import read_checkpoint
     from segkit.io import write_json
     from segkit.profiling import count_params, forward_gflops
     from segkit.task import SegTask
@@ -105,7 +106,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     for logger in loggers:  # the whole resolved config, as a plain nested dict
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
-    trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path:
+        read_checkpoint(ckpt_path)  # weights-only, one-line errors, before any training
+    trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
 
     checkpoint = trainer.checkpoint_callback
     speed = next((c for c in trainer.callbacks if isinstance(c, TrainSpeed)), None)
@@ -155,11 +159,18 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Hydra entry point; returns the optimised metric for sweepers."""
+    from segkit.checkpoint import CheckpointError
     from segkit.data.checks import DataError
 
     try:
         metrics = run(cfg)
-    except (DataError, FileNotFoundError, FileExistsError, MissingDependency) as err:
+    except (
+        DataError,
+        FileNotFoundError,
+        FileExistsError,
+        MissingDependency,
+        CheckpointError,
+    ) as err:
         # Bad input: one line naming the file and the fix, not a traceback. Errors raised in a
         # DataLoader worker arrive wrapped with the worker's traceback; keep the last line.
         message = str(err).strip().splitlines()[-1].split("DataError: ", 1)[-1]

@@ -191,3 +191,35 @@ def qualitative_grid(
                 axes[r][0].set_ylabel(captions[r], fontsize=6)
         fig.tight_layout(pad=0.3)
         return _save(fig, path)
+
+
+def confusion_heatmap(confmat: np.ndarray, classes: Sequence[str], path: Path) -> Path:
+    """Row-normalised confusion matrix (rows: ground truth, columns: prediction) with class names."""
+    confmat = np.asarray(confmat, dtype=np.float64)
+    rows = confmat.sum(axis=1, keepdims=True)
+    share = np.divide(confmat, rows, out=np.zeros_like(confmat), where=rows > 0)
+    n = len(classes)
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(0.32 * n + 2.4, 0.32 * n + 1.6))
+        image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
+        ax.set_xticks(range(n), classes, rotation=60, ha="right", fontsize=7)
+        ax.set_yticks(range(n), classes, fontsize=7)
+        ax.set_xlabel("prediction")
+        ax.set_ylabel("ground truth")
+        if n <= 25:
+            for (i, j), value in np.ndenumerate(share):
+                if value >= 0.005:
+                    color = "white" if value > 0.6 else "black"
+                    ax.text(
+                        j,
+                        i,
+                        f"{100 * value:.0f}",
+                        ha="center",
+                        va="center",
+                        fontsize=5.5,
+                        color=color,
+                    )
+        fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02, label="share of the row's pixels")
+        ax.set_title("Confusion matrix (row-normalised, %)")
+        ax.spines[:].set_visible(False)
+        return _save(fig, path)

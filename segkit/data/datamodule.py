@@ -35,6 +35,15 @@ def pad_collate(
     return torch.stack(images), torch.stack(masks)  # (B, 3, H_max, W_max), (B, H_max, W_max)
 
 
+def _plain(value: Any) -> Any:
+    """OmegaConf containers (as Hydra passes them) to plain lists and dicts."""
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    if isinstance(value, DictConfig | ListConfig):
+        return OmegaConf.to_container(value, resolve=True)
+    return value
+
+
 class SegDataModule(L.LightningDataModule):
     """Train/val loaders over a VOC-layout root.
 
@@ -75,8 +84,12 @@ class SegDataModule(L.LightningDataModule):
         std: Sequence[float] = IMAGENET_STD,
     ) -> None:
         super().__init__()
-        self.root = Path(root)
-        self.train_split, self.val_split, self.mask_dir = train_split, val_split, mask_dir
+        # Stored in checkpoints (datamodule_hyper_parameters) as plain data, so segkit-eval can
+        # rebuild exactly this validation from a checkpoint alone.
+        root = str(Path(root).resolve())
+        class_names, synthetic, scale_range, mean, std = (
+            _plain(v) for v in (class_names, synthetic, scale_range, mean, std)
+        )
         if isinstance(class_names, str):
             builtin = {"voc": VOC_CLASSES, "synthetic": SYNTHETIC_CLASSES}
             if class_names not in builtin:
@@ -84,6 +97,12 @@ class SegDataModule(L.LightningDataModule):
                     f"data.class_names: unknown list {class_names!r}; use voc, synthetic or a list"
                 )
             class_names = builtin[class_names]
+        # the resolved list: the same value as the task's class_names, which Lightning requires of
+        # hyperparameters the two share
+        class_names = [str(name) for name in class_names]
+        self.save_hyperparameters()
+        self.root = Path(root)
+        self.train_split, self.val_split, self.mask_dir = train_split, val_split, mask_dir
         self.class_names = tuple(class_names)
         self.synthetic = SyntheticSpec(**synthetic) if synthetic is not None else None
         if batch_size < 1 or val_batch_size < 1 or num_workers < 0:

@@ -50,3 +50,9 @@ class ConvNormAct(nn.Sequential):
             nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
         )
+
+
+def tracing() -> bool:
+    """Inside torch.export / torch.compile / TorchScript, where shapes are symbolic: eager-only
+    checks (friendly size errors) are skipped so exported graphs do not bake in the example size."""
+    return torch.compiler.is_compiling() or torch.jit.is_tracing() or torch.jit.is_scripting()

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segkit.models.blocks import ConvNormAct, Skip
+from segkit.models.blocks import ConvNormAct, Skip, tracing
 from segkit.models.registry import lookup
 from segkit.models.resnet import ResNet18Encoder, ResNet50Encoder
 from segkit.models.weights import load_encoder_weights
@@ -88,7 +88,7 @@ class VGGEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[Skip]]:
         """Encode ``x`` (B, 3, H, W); return the deepest map and the stages' skips, shallow first."""
         min_size = 2 ** len(self.stages)
-        if min(x.shape[-2:]) < min_size:
+        if not tracing() and min(x.shape[-2:]) < min_size:
             raise ValueError(
                 f"input {x.shape[-2]}x{x.shape[-1]} is smaller than {min_size} px, the least that "
                 f"{len(self.stages)} pooling stages can halve; use larger inputs or fewer stages"

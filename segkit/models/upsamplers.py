@@ -18,12 +18,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segkit.models.blocks import Skip
+from segkit.models.blocks import Skip, tracing
 from segkit.models.registry import lookup
 
 
 def _check_grid(x: torch.Tensor, size: tuple[int, int]) -> None:
     """Fail clearly unless ``x`` is a 2x downsampling of ``size`` (floor or ceil grid)."""
+    if tracing():
+        return
     for have, full in zip(x.shape[-2:], size, strict=True):
         if have not in (full // 2, (full + 1) // 2):
             raise ValueError(
@@ -36,12 +38,11 @@ def _fit_to(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
     """Crop or pad the bottom/right of a 2x-upsampled ``x`` to ``size``.
 
     Cropping removes the half cell past an odd edge (ceil grid); padding restores the odd
-    row/column that floor-mode pooling dropped.
+    row/column that floor-mode pooling dropped. Padding by zero rows is a no-op, so there is no
+    branch on the sizes and exported graphs (ONNX, TorchScript) stay valid for every input size.
     """
     x = x[..., : size[0], : size[1]]  # (B, C, <= H, <= W)
     dh, dw = size[0] - x.shape[-2], size[1] - x.shape[-1]
-    if dh == 0 and dw == 0:
-        return x
     if mode == "constant":
         return F.pad(x, (0, dw, 0, dh))
     return F.pad(x, (0, dw, 0, dh), mode=mode)
@@ -115,11 +116,11 @@ class TransposeConv(Upsampler):
 
     def forward(self, x: torch.Tensor, skip: Skip) -> torch.Tensor:
         _check_grid(x, skip.size)
-        h, w = x.shape[-2:]
-        # The stride-2 transpose conv yields 2h or 2h+1 rows; on a ceil grid (H = 2h-1) ask for
-        # 2h and crop the half cell past the edge rather than shift the cells.
-        size = [max(skip.size[0], 2 * h), max(skip.size[1], 2 * w)]
-        x = self.conv(x, output_size=size)  # (B, C, H or H+1, W or W+1)
+        # One zero row/column past the bottom/right edge makes the output 2h+2 rows: rows up to
+        # 2h-1 are unchanged (a zero input adds nothing) and row 2h is what output_padding would
+        # give on a floor grid (H = 2h+1). Cropping to H then serves floor, even and ceil grids
+        # alike, with no size-dependent branch (so ONNX export keeps every size).
+        x = self.conv(F.pad(x, (0, 1, 0, 1)))  # (B, C, 2h+2, 2w+2)
         return x[..., : skip.size[0], : skip.size[1]]  # (B, C, H, W)
 
 

@@ -1,0 +1,126 @@
+"""Safe checkpoint loading: ``torch.load(weights_only=True)`` and one-line errors.
+
+A Lightning checkpoint written by ``segkit-train`` holds only tensors, numbers, strings, lists and
+dicts, so the weights-only unpickler (which refuses to build arbitrary objects or call functions)
+reads it with no allow-list. A file that needs more is refused before anything in it runs.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from segkit.task import SegTask
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, unsafe, not segkit's, or for another network."""
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint's dictionary, read with the weights-only unpickler.
+
+    Raises:
+        CheckpointError: missing file, a pickle that wants to build objects or call code, a file
+            that is not a PyTorch checkpoint, or one without segkit's hyperparameters.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(
+            f"checkpoint {path} does not exist; pass ckpt_path=<run dir>/checkpoints/<name>.ckpt"
+        )
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(
+            f"{path} is not a PyTorch checkpoint (not a torch.save archive); "
+            "expected a .ckpt written by segkit-train"
+        )
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        # torch names the offending global ("Unsupported global: GLOBAL pathlib.Path.touch ...")
+        reason = next((line for line in lines if "Unsupported global" in line), None)
+        reason = (reason or (lines[0] if lines else type(err).__name__)).split(
+            " was not an allowed"
+        )[0]
+        raise CheckpointError(
+            f"refused {path}: it holds objects a weights-only load does not build ({reason}); "
+            "a segkit checkpoint never does, so this file is foreign or tampered with and was "
+            "not loaded"
+        ) from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as err:
+        raise CheckpointError(
+            f"{path} is not a PyTorch checkpoint ({type(err).__name__}: "
+            f"{str(err).strip().splitlines()[0] if str(err).strip() else 'unreadable'}); "
+            "expected a .ckpt written by segkit-train"
+        ) from None
+    hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
+    if (
+        not isinstance(hparams, dict)
+        or not {"num_classes", "model"} <= hparams.keys()
+        or "state_dict" not in checkpoint
+    ):
+        kind = type(checkpoint).__name__
+        keys = sorted(checkpoint)[:6] if isinstance(checkpoint, dict) else []
+        raise CheckpointError(
+            f"{path} is a PyTorch file ({kind}{', keys ' + str(keys) if keys else ''}) but not a "
+            "segkit checkpoint: expected 'state_dict' and 'hyper_parameters' with num_classes and "
+            "model, as segkit-train writes"
+        )
+    return checkpoint
+
+
+def describe(hparams: dict[str, Any]) -> str:
+    """``vgg + nearest (concat), 21 classes``: the network a checkpoint's hyperparameters describe."""
+    model = hparams.get("model", {})
+    encoder = model.get("encoder", "vgg")
+    encoder = encoder.get("name", "?") if isinstance(encoder, dict) else encoder
+    upsampler = model.get("upsampler", "nearest")
+    upsampler = upsampler.get("name", "?") if isinstance(upsampler, dict) else upsampler
+    return (
+        f"{encoder} + {upsampler} ({model.get('fusion', 'concat')}), "
+        f"{hparams['num_classes']} classes"
+    )
+
+
+def load_task(path: str | Path, **overrides: Any) -> tuple[SegTask, dict[str, Any]]:
+    """Rebuild the task from a checkpoint's hyperparameters and load its weights (eval mode).
+
+    Args:
+        path: the ``.ckpt``.
+        overrides: hyperparameters to replace (e.g. ``inference``), not the network's.
+
+    Returns:
+        The task and the checkpoint dictionary.
+
+    Raises:
+        CheckpointError: see :func:`read_checkpoint`; or weights that do not fit the network the
+            hyperparameters describe.
+    """
+    checkpoint = read_checkpoint(path)
+    hparams = {**checkpoint["hyper_parameters"], **overrides}
+    try:
+        task = SegTask(**hparams)
+    except (TypeError, ValueError, KeyError) as err:
+        raise CheckpointError(
+            f"{path}: its hyperparameters do not build a segkit network ({err})"
+        ) from None
+    state = checkpoint["state_dict"]
+    expected = task.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
+    if missing or unexpected or wrong:
+        sample = (missing or unexpected or wrong)[0]
+        raise CheckpointError(
+            f"{path} was made for a different architecture than its hyperparameters describe "
+            f"({describe(hparams)}): {len(missing)} missing, {len(unexpected)} unexpected and "
+            f"{len(wrong)} mis-shaped weights (e.g. {sample}); re-train or use the matching segkit"
+        )
+    task.load_state_dict(state)
+    task.eval()
+    return task, checkpoint

@@ -1,0 +1,141 @@
+"""Evaluate a checkpoint under the VOC protocol (Hydra CLI ``segkit-eval``).
+
+    segkit-eval ckpt_path=logs/train/runs/<time>/checkpoints/last.ckpt
+    segkit-eval ckpt_path=... data=voc data.root=../shared/voc2012-samples split=val
+    segkit-eval ckpt_path=... inference.mode=slide inference.crop=256 inference.stride=170
+    segkit-eval ckpt_path=... inference.flip=true inference.scales=[0.75,1.0,1.25]
+
+Validation runs through the same ``SegTask.validation_step`` as training, so on the same data and
+inference settings the scores equal the ones the training run logged for that checkpoint. Writes
+``eval.json`` (scores, checkpoint, data, inference) and ``confusion.png`` (row-normalised).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from segkit.cli import CONFIG_DIR
+
+
+def _datamodule(cfg: DictConfig, checkpoint: dict[str, Any]):
+    from hydra.utils import instantiate
+
+    from segkit.checkpoint import CheckpointError
+    from segkit.data.datamodule import SegDataModule
+
+    if cfg.get("data") is not None:
+        datamodule = instantiate(cfg.data)
+    else:
+        stored = checkpoint.get("datamodule_hyper_parameters")
+        if not stored:
+            raise CheckpointError(
+                f"{cfg.ckpt_path} does not record its data; pass data=<option> (and data.root=...)"
+            )
+        datamodule = SegDataModule(**stored)
+    if cfg.split is not None:
+        datamodule.val_split = cfg.split
+    if cfg.num_workers is not None:
+        datamodule.num_workers = int(cfg.num_workers)
+    return datamodule
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Evaluate ``cfg.ckpt_path``; write ``eval.json`` and ``confusion.png``; return the scores."""
+    import lightning as L
+
+    from segkit.checkpoint import CheckpointError, describe, load_task, read_checkpoint
+    from segkit.compare import figures
+    from segkit.inference import merge_options
+    from segkit.io import write_json
+
+    output_dir = Path(cfg.paths.output_dir)
+    checkpoint = read_checkpoint(cfg.ckpt_path)
+    stored = checkpoint["hyper_parameters"]
+    inference = merge_options(stored.get("inference"), OmegaConf.to_container(cfg.inference))
+    overrides: dict[str, Any] = {"inference": inference}
+    if cfg.get("boundary") is not None:
+        overrides["boundary"] = OmegaConf.to_container(cfg.boundary, resolve=True)
+    task, _ = load_task(cfg.ckpt_path, **overrides)
+    datamodule = _datamodule(cfg, checkpoint)
+    if datamodule.num_classes != task.hparams.num_classes:
+        raise CheckpointError(
+            f"{cfg.ckpt_path} predicts {task.hparams.num_classes} classes but the data has "
+            f"{datamodule.num_classes}; choose the data it was trained for"
+        )
+    trainer = L.Trainer(
+        accelerator=cfg.accelerator, devices=1, logger=False, enable_checkpointing=False,
+        enable_model_summary=False, default_root_dir=str(output_dir),
+    )  # fmt: skip
+    trainer.validate(task, datamodule=datamodule, verbose=False)
+    scores = dict(task.last_scores)
+    scores.pop("epoch", None)
+    scores.pop("val/mIoU_best", None)
+    confmat = task.last_confmat
+    names = list(task.hparams.class_names)
+    result = {
+        "checkpoint": str(Path(cfg.ckpt_path).resolve()),
+        "network": describe(task.hparams),
+        "epoch": checkpoint.get("epoch"),
+        "data": {"root": str(datamodule.root), "split": datamodule.val_split},
+        "inference": inference,
+        "scores": scores,
+        "confusion": confmat.tolist(),
+    }
+    path = write_json(output_dir / "eval.json", result)
+    if confmat is not None:
+        figures.confusion_heatmap(confmat.numpy(), names, output_dir / "confusion.png")
+    _print_table(scores, names, result)
+    print(f"eval: {path}")
+    return result
+
+
+def _print_table(scores: dict[str, float], names: list[str], result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=f"{result['network']} on {result['data']['split']} ({result['data']['root']})"
+    )
+    table.add_column("class")
+    table.add_column("IoU", justify="right")
+    table.add_column("boundary IoU", justify="right")
+
+    def fmt(value: float | None) -> str:
+        return "-" if value is None or value != value else f"{value:.4f}"
+
+    for name in names:
+        table.add_row(
+            name, fmt(scores.get(f"val/IoU/{name}")), fmt(scores.get(f"val/boundary_IoU/{name}"))
+        )
+    table.add_section()
+    table.add_row(
+        "[bold]mIoU (mean)",
+        f"[bold]{fmt(scores['val/mIoU'])}",
+        f"[bold]{fmt(scores.get('val/boundary_mIoU'))}",
+    )
+    console = Console()
+    console.print(table)
+    console.print(
+        f"pixel accuracy {fmt(scores['val/pixel_acc'])}, mean accuracy {fmt(scores['val/mean_acc'])}, "
+        f"{scores['val/pixels']:,} pixels scored; inference {result['inference'] or 'whole image'}"
+    )
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
+def main(cfg: DictConfig) -> None:
+    from segkit.checkpoint import CheckpointError
+    from segkit.data.checks import DataError
+
+    try:
+        run(cfg)
+    except (CheckpointError, DataError, FileNotFoundError, ValueError) as err:
+        message = str(err).strip().splitlines()[-1].split("DataError: ", 1)[-1]
+        raise SystemExit(f"segkit-eval: error: {message}") from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Export a checkpoint's network (Hydra CLI ``segkit-export``).
+
+    segkit-export ckpt_path=<run>/checkpoints/last.ckpt                  # ONNX, opset 18
+    segkit-export ckpt_path=... format=torchscript output=model.ts.pt
+
+The file is written only after the exported model, run by its runtime, matched eager PyTorch on
+random inputs of every ``check_sizes`` entry within ``atol``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+from segkit.cli import CONFIG_DIR
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    from segkit.checkpoint import describe, load_task
+    from segkit.export import SUFFIX, export
+
+    task, _ = load_task(cfg.ckpt_path)
+    ckpt = Path(cfg.ckpt_path)
+    suffix = SUFFIX.get(str(cfg.format), "")
+    output = Path(cfg.output) if cfg.output else ckpt.with_name(ckpt.stem + suffix)
+    result = export(
+        task.net, output, format=str(cfg.format), opset=int(cfg.opset), dynamic=bool(cfg.dynamic),
+        check_sizes=[list(s) for s in cfg.check_sizes], check_batch=int(cfg.check_batch),
+        atol=float(cfg.atol),
+    )  # fmt: skip
+    checks = ", ".join(
+        f"{'x'.join(map(str, shape[2:]))}: {diff:.1e}"
+        for shape, diff in zip(result["inputs"], result["max_abs_diff"], strict=True)
+    )
+    print(f"{describe(task.hparams)} -> {result['output']} ({result['format']}); "
+          f"max abs diff to PyTorch {checks}")  # fmt: skip
+    return result
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="export")
+def main(cfg: DictConfig) -> None:
+    from segkit.checkpoint import CheckpointError
+    from segkit.export import ExportError
+
+    try:
+        run(cfg)
+    except (CheckpointError, ExportError) as err:
+        raise SystemExit(f"segkit-export: error: {err}") from None
+
+
+if __name__ == "__main__":
+    main()
