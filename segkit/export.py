@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from segkit.io import umask
+
 FORMATS = ("onnx", "torchscript")
 SUFFIX = {"onnx": ".onnx", "torchscript": ".ts.pt"}
 
@@ -140,6 +142,7 @@ def export(
             raise ExportError(
                 f"{how}: max abs difference {worst:.2e} to eager PyTorch exceeds atol {atol:.0e}"
             )
+        os.chmod(tmp, 0o666 & ~umask())  # mkstemp's 0600 -> what open() would have given
         os.replace(tmp, output)
     finally:
         tmp.unlink(missing_ok=True)

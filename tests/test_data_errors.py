@@ -144,3 +144,14 @@ def test_cli_data_error_is_one_line(small_copy: Path, tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("segkit-train: error: mask ") and "missing" in last
+
+
+def test_atomic_writes_get_the_usual_file_mode(tmp_path: Path) -> None:
+    import os
+
+    from segkit.io import atomic_write_text, umask
+
+    path = atomic_write_text(tmp_path / "out.json", "{}")
+    assert path.read_text() == "{}"
+    assert (path.stat().st_mode & 0o777) == 0o666 & ~umask()  # not mkstemp's private 0600
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
