@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -68,9 +69,10 @@ def test_offline_run_holds_metrics_config_table_and_images(
         assert table_ref["_type"] == "table-file"
         table = json.loads((run_dir / "files" / table_ref["path"]).read_text())
         assert table["columns"] == ["class", "IoU", "boundary_IoU"]
+        final = {k: math.nan if v is None else v for k, v in metrics["final"].items()}  # JSON null
         for name, iou, biou in table["data"]:  # this validation's scores, not the previous one's
-            assert iou == pytest.approx(metrics["final"][f"val/IoU/{name}"], nan_ok=True)
-            assert biou == pytest.approx(metrics["final"][f"val/boundary_IoU/{name}"], nan_ok=True)
+            assert iou == pytest.approx(final[f"val/IoU/{name}"], nan_ok=True)
+            assert biou == pytest.approx(final[f"val/boundary_IoU/{name}"], nan_ok=True)
         images = summary["val/predictions"]
         assert images["count"] == 3 and {"ground_truth", "prediction"} <= set(
             images["all_masks"][0]
