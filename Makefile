@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export GLIBC_TUNABLES ?= glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=4294967295
 ARGS ?=
 
-.PHONY: help install train voc test lint format clean
+.PHONY: help install train voc test bench lint format clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ voc: $(BIN)/segkit-train ## prepare Pascal VOC 2012 + SBD into data/voc (ARGS=--
 
 test: $(BIN)/segkit-train ## run the test suite
 	$(BIN)/pytest -q $(ARGS)
+
+bench: $(BIN)/segkit-train ## benchmark every upsampler on this device (bench.json, bench.md, bench.png)
+	$(BIN)/segkit-bench $(ARGS)
 
 lint: $(BIN)/segkit-train ## ruff lint and format check
 	$(BIN)/ruff check .

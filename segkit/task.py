@@ -190,6 +190,16 @@ class SegTask(L.LightningModule):
         self.best_scores = checkpoint.get("segkit_best_scores", {})
 
     def configure_optimizers(self) -> dict[str, Any]:
+        optimizer, scheduler = self.build_optimizer(int(self.trainer.estimated_stepping_batches))
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
+
+    def build_optimizer(
+        self, total: int
+    ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+        """The optimizer and per-step LR schedule of ``optim`` for a run of ``total`` steps."""
         cfg = {"name": "sgd", "lr": 0.01, "weight_decay": 1e-4, "momentum": 0.9, "schedule": "poly",
                "power": 0.9, "warmup_steps": 0, "norm_weight_decay": 0.0, **self.hparams.optim}  # fmt: skip
         if cfg["name"] not in OPTIMIZERS:
@@ -220,14 +230,10 @@ class SegTask(L.LightningModule):
             optimizer = torch.optim.AdamW(
                 groups, lr=cfg["lr"], betas=tuple(cfg.get("betas", (0.9, 0.999)))
             )
-        total = int(self.trainer.estimated_stepping_batches)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer,
             lambda step: lr_factor(
                 step, total, cfg["schedule"], cfg["power"], int(cfg["warmup_steps"])
             ),
         )
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }
+        return optimizer, scheduler

@@ -1,0 +1,385 @@
+"""Benchmark the upsamplers on this device (Hydra CLI ``segkit-bench``; ``make bench``).
+
+Per registered upsampler: training step and inference time and images/s, FLOPs per step and the
+achieved GFLOP/s as a share of a large 3x3 convolution's throughput measured by the same harness,
+peak memory, the bytes the decoder keeps for backward and passes as pooling indices, parameters,
+and the Lightning step against a bare PyTorch loop (interleaved). Once: the data loader's rate
+against the step's consumption, the val metric update's share of a step, options (channels_last,
+autocast precisions, torch.compile) where they run, and ``segkit-train --help`` start-up time.
+Writes ``bench.json``, ``bench.md`` and ``bench.png``.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from segkit.cli import CONFIG_DIR
+
+
+class _FixedBatches:
+    """A map-style dataset yielding the same batch ``length`` times (``batch_size=None`` loader)."""
+
+    def __init__(self, batch: tuple[Any, Any], length: int) -> None:
+        self.batch, self.length = batch, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        return self.batch
+
+
+def _lightning_vs_bare(task, batch, device, steps: int, warmup: int, rounds: int) -> dict[str, Any]:
+    """Median step time of ``Trainer.fit`` and of a bare loop on the same batches, interleaved."""
+    import lightning as L
+    from torch.utils.data import DataLoader
+
+    from segkit.bench import bare_step, cross_entropy, median
+
+    class Intervals(L.Callback):
+        def __init__(self) -> None:
+            self.times: list[float] = []
+            self.last: float | None = None
+
+        def on_train_batch_end(self, *args: Any) -> None:
+            now = time.perf_counter()
+            if self.last is not None:
+                self.times.append(now - self.last)
+            self.last = now
+
+    n = steps + warmup
+    loader = DataLoader(_FixedBatches(batch, n), batch_size=None)
+    loss_fn = cross_entropy(task.class_weights, task.ignore_index)
+    lightning, bare = [], []
+    for _ in range(rounds):
+        timer = Intervals()
+        trainer = L.Trainer(
+            accelerator=device.type, devices=1, max_steps=n, logger=False, enable_checkpointing=False,
+            enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+            limit_val_batches=0, callbacks=[timer],
+        )  # fmt: skip
+        task.train()
+        trainer.fit(task, train_dataloaders=loader)
+        lightning.append(median(timer.times[warmup - 1 :]))
+
+        task.to(device).train()
+        optimizer, scheduler = task.build_optimizer(10**6)
+        times, last = [], None
+        for images, masks in loader:
+            bare_step(task, optimizer, scheduler, loss_fn, (images.to(device), masks.to(device)))
+            if device.type == "cuda":
+                import torch
+
+                torch.cuda.synchronize(device)
+            now = time.perf_counter()
+            if last is not None:
+                times.append(now - last)
+            last = now
+        bare.append(median(times[warmup - 1 :]))
+    ratios = [a / b for a, b in zip(lightning, bare, strict=True)]
+    return {"lightning_step_s": median(lightning), "bare_step_s": median(bare),
+            "lightning_overhead_ratio": median(ratios), "ratios": ratios}  # fmt: skip
+
+
+def _upsampler_row(cfg: DictConfig, name: str, datamodule, batch, device, peak) -> dict[str, Any]:
+    import torch
+
+    from segkit.bench import (
+        bare_step,
+        cpu_peak_rss,
+        cross_entropy,
+        decoder_memory,
+        median,
+        step_flops,
+        timed,
+    )  # fmt: skip
+    from segkit.profiling import count_params
+    from segkit.task import SegTask
+
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    model["upsampler"] = {"name": name}
+    task = SegTask(
+        num_classes=datamodule.num_classes, class_names=list(datamodule.class_names), model=model,
+        optim=OmegaConf.to_container(cfg.optim, resolve=True),
+        loss=OmegaConf.to_container(cfg.loss, resolve=True),
+    ).to(device)  # fmt: skip
+    images, masks = batch[0].to(device), batch[1].to(device)
+    optimizer, scheduler = task.build_optimizer(10**6)
+    loss_fn = cross_entropy(task.class_weights, task.ignore_index)
+
+    def train_step() -> None:
+        bare_step(task, optimizer, scheduler, loss_fn, (images, masks))
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    step_s = median(timed(train_step, device, cfg.steps, cfg.warmup))
+    flops = step_flops(train_step)
+    row: dict[str, Any] = {"upsampler": name, "params": count_params(task.net)}
+    if device.type == "cuda":
+        row["peak_memory_bytes"] = torch.cuda.max_memory_allocated(device)
+    else:
+        rss = cpu_peak_rss(model, datamodule.num_classes, images.shape[0], images.shape[-1])
+        row["peak_memory_bytes"] = rss["peak_rss_bytes"]
+        row["import_rss_bytes"] = rss["import_rss_bytes"]
+    row.update(decoder_memory(task.net, images))
+    task.eval()
+    with torch.inference_mode():
+        infer_s = median(timed(lambda: task.net(images), device, cfg.steps, cfg.warmup))
+    batch_size = images.shape[0]
+    row.update({
+        "batch": batch_size, "size": list(images.shape[-2:]), "train_step_s": step_s,
+        "train_images_per_s": batch_size / step_s, "gflop_per_step": flops / 1e9,
+        "gflops_per_s": flops / step_s / 1e9, "conv_peak_fraction": flops / step_s / 1e9 / peak,
+        "inference_s": infer_s, "inference_images_per_s": batch_size / infer_s,
+    })  # fmt: skip
+    row.update(_lightning_vs_bare(task, batch, device, cfg.steps, cfg.warmup, cfg.rounds))
+    return row
+
+
+def _options(cfg: DictConfig, datamodule, batch, device, baseline_s: float) -> list[dict[str, Any]]:
+    """Step time of the default upsampler under each option that runs here, vs fp32."""
+    import torch
+
+    from segkit.bench import bare_step, cross_entropy, median, timed
+    from segkit.task import SegTask
+
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    rows = []
+    wanted: list[tuple[str, dict[str, Any], str | None]] = []
+    if cfg.options.channels_last:
+        wanted.append(("channels_last", {"channels_last": True}, None))
+    for precision in cfg.options.precision or []:
+        wanted.append((f"precision={precision}", {}, str(precision)))
+    compile_on = cfg.options.compile is True or (
+        cfg.options.compile == "auto" and device.type == "cuda"
+    )
+    if compile_on:
+        wanted.append(("compile", {"compile": True}, None))
+    for label, kwargs, precision in wanted:
+        try:
+            task = SegTask(
+                num_classes=datamodule.num_classes, model=model,
+                optim=OmegaConf.to_container(cfg.optim, resolve=True),
+                loss=OmegaConf.to_container(cfg.loss, resolve=True), **kwargs,
+            ).to(device)  # fmt: skip
+            images, masks = batch[0].to(device), batch[1].to(device)
+            optimizer, scheduler = task.build_optimizer(10**6)
+            loss_fn = cross_entropy(task.class_weights, task.ignore_index)
+            dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision or "")
+
+            def step() -> None:
+                with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                    bare_step(task, optimizer, scheduler, loss_fn, (images, masks))
+
+            seconds = median(timed(step, device, max(3, cfg.steps // 2), cfg.warmup))
+            rows.append({"option": label, "train_step_s": seconds, "vs_fp32": seconds / baseline_s})
+        except Exception as err:
+            rows.append(
+                {
+                    "option": label,
+                    "error": f"{type(err).__name__}: {str(err).splitlines()[0][:120]}",
+                }
+            )
+    return rows
+
+
+def _loader_and_metrics(
+    datamodule, batch, device, step_s: float, cfg: DictConfig
+) -> dict[str, Any]:
+    import torch
+
+    from segkit.bench import median, timed
+    from segkit.metrics import BoundaryIoU, SegMetrics
+
+    loader = datamodule.train_dataloader()
+    it = iter(loader)
+    next(it)  # worker start-up
+    t0 = time.perf_counter()
+    count = 0
+    for _ in range(cfg.loader_batches):
+        try:
+            images, _ = next(it)
+        except StopIteration:
+            break
+        count += images.shape[0]
+    loader_rate = count / (time.perf_counter() - t0)
+    step_rate = batch[0].shape[0] / step_s
+    masks = batch[1].to(device)
+    preds = torch.randint(0, datamodule.num_classes, masks.shape, device=device)
+    confmat = SegMetrics(datamodule.num_classes).to(device)
+    boundary = BoundaryIoU(datamodule.num_classes).to(device)
+    confmat_s = median(timed(lambda: confmat.update(preds, masks), device, cfg.steps, 2))
+    boundary_s = median(timed(lambda: boundary.update(preds, masks), device, cfg.steps, 2))
+    return {
+        "loader_images_per_s": loader_rate, "loader_workers": datamodule.num_workers,
+        "step_images_per_s": step_rate, "loader_to_step_ratio": loader_rate / step_rate,
+        "confmat_update_s": confmat_s, "boundary_update_s": boundary_s,
+        "metric_share_of_step": (confmat_s + boundary_s) / step_s,
+        "confmat_share_of_step": confmat_s / step_s,
+    }  # fmt: skip
+
+
+def _markdown(result: dict[str, Any]) -> str:
+    mb = 1024 * 1024
+    lines = [
+        f"# segkit-bench on {result['device']}",
+        "",
+        f"torch {result['torch']}, {result['threads']} threads, batch {result['rows'][0]['batch']} of "
+        f"{'x'.join(map(str, result['rows'][0]['size']))}, fp32; conv peak (3x3, 64->64, fwd+bwd) "
+        f"{result['conv_peak']['gflops_per_s']:.1f} GFLOP/s. Medians after warm-up.",
+        "",
+        "| upsampler | params | GFLOP/step | train step (ms) | train img/s | GFLOP/s | % of conv peak "
+        "| inference (ms) | infer img/s | peak memory (MB) | decoder saved (MB) | indices (MB) "
+        "| Lightning / bare |",
+        "|---|" + "---|" * 12,
+    ]
+    for r in result["rows"]:
+        lines.append(
+            f"| {r['upsampler']} | {r['params']:,} | {r['gflop_per_step']:.2f} | "
+            f"{1000 * r['train_step_s']:.0f} | {r['train_images_per_s']:.1f} | {r['gflops_per_s']:.1f} | "
+            f"{100 * r['conv_peak_fraction']:.0f}% | {1000 * r['inference_s']:.0f} | "
+            f"{r['inference_images_per_s']:.1f} | {r['peak_memory_bytes'] / mb:.0f} | "
+            f"{r['decoder_saved_bytes'] / mb:.1f} | {r['index_bytes'] / mb:.2f} | "
+            f"{r['lightning_overhead_ratio']:.3f} |"
+        )
+    lines += ["", "| option (default upsampler) | train step (ms) | vs fp32 |", "|---|---|---|"]
+    for o in result["options"]:
+        if "error" in o:
+            lines.append(f"| {o['option']} | does not run here: {o['error']} | |")
+        else:
+            lines.append(
+                f"| {o['option']} | {1000 * o['train_step_s']:.0f} | {o['vs_fp32']:.2f}x |"
+            )
+    t = result
+    lines += [
+        "",
+        "| target | measured | goal |",
+        "|---|---|---|",
+        f"| Lightning step / bare loop | {t['lightning_overhead_ratio']:.3f} | <= 1.02 |",
+        f"| default step / conv peak | {100 * t['conv_peak_fraction']:.0f}% | >= 75% |",
+        f"| loader / step consumption ({t['loader']['loader_workers']} workers) | "
+        f"{t['loader_to_step_ratio']:.2f}x | >= 2x |",
+        f"| val metric update / step | {100 * t['metric_share_of_step']:.2f}% "
+        f"(confusion matrix {100 * t['loader']['confmat_share_of_step']:.2f}%) | <= 1% |",
+        f"| `segkit-train --help` | {t['help_seconds']:.2f} s | |",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from segkit.compare.figures import STYLE
+    from segkit.io import atomic_write_bytes
+
+    rows = result["rows"]
+    names = [r["upsampler"] for r in rows]
+    x = np.arange(len(names))
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, 3, figsize=(10.5, 3.0))
+        axes[0].bar(x - 0.2, [r["train_images_per_s"] for r in rows], 0.4, label="train")
+        axes[0].bar(x + 0.2, [r["inference_images_per_s"] for r in rows], 0.4, label="inference")
+        axes[0].set_title("images / s")
+        axes[0].legend(frameon=False, fontsize=7)
+        axes[1].bar(x, [100 * r["conv_peak_fraction"] for r in rows], color="tab:green")
+        axes[1].axhline(75, color="grey", ls="--", lw=1)
+        axes[1].set_title("training GFLOP/s, % of conv peak")
+        mb = 1024 * 1024
+        axes[2].bar(
+            x - 0.2,
+            [r["decoder_saved_bytes"] / mb for r in rows],
+            0.4,
+            label="decoder saved for backward",
+        )
+        axes[2].bar(x + 0.2, [r["index_bytes"] / mb for r in rows], 0.4, label="pooling indices")
+        axes[2].set_title("memory per step (MB)")
+        axes[2].legend(frameon=False, fontsize=7)
+        for ax in axes:
+            ax.set_xticks(x, names, rotation=30, ha="right")
+            ax.grid(axis="y", alpha=0.3)
+        fig.suptitle(f"segkit-bench, {result['device']}", fontsize=9)
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    import platform
+
+    import torch
+    from hydra.utils import instantiate
+
+    from segkit.bench import conv_peak, help_seconds
+    from segkit.io import atomic_write_text, write_json
+    from segkit.models import UPSAMPLERS
+
+    device_name = (
+        cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    )
+    device = torch.device(device_name)
+    names = list(cfg.upsamplers or UPSAMPLERS)
+    unknown = [n for n in names if n not in UPSAMPLERS]
+    if unknown:
+        raise ValueError(f"upsamplers: unknown {unknown}; registered: {', '.join(UPSAMPLERS)}")
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    torch.manual_seed(0)
+    batch = next(iter(datamodule.train_dataloader()))
+    peak = conv_peak(device)
+    rows = [_upsampler_row(cfg, n, datamodule, batch, device, peak["gflops_per_s"]) for n in names]
+    default = rows[0]
+    loader = _loader_and_metrics(datamodule, batch, device, default["train_step_s"], cfg)
+    described = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else (
+            f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+        )
+    )
+    result = {
+        "device": described,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "conv_peak": peak,
+        "rows": rows,
+        "options": _options(cfg, datamodule, batch, device, default["train_step_s"]),
+        "loader": loader,
+        # the figures the targets are judged on, for the default (first) upsampler
+        "lightning_overhead_ratio": default["lightning_overhead_ratio"],
+        "conv_peak_fraction": default["conv_peak_fraction"],
+        "loader_to_step_ratio": loader["loader_to_step_ratio"],
+        "metric_share_of_step": loader["metric_share_of_step"],
+        "help_seconds": help_seconds(),
+    }
+    out = Path(cfg.paths.output_dir)
+    write_json(out / "bench.json", result)
+    atomic_write_text(out / "bench.md", _markdown(result))
+    _plot(result, out / "bench.png")
+    print(_markdown(result))
+    print(f"bench: {out / 'bench.json'}")
+    return result
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="bench")
+def main(cfg: DictConfig) -> None:
+    try:
+        run(cfg)
+    except ValueError as err:
+        raise SystemExit(f"segkit-bench: error: {err}") from None
+
+
+if __name__ == "__main__":
+    main()
