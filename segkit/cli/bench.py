@@ -184,7 +184,7 @@ def _options(cfg: DictConfig, datamodule, batch, device, baseline_s: float) -> l
         try:
             seconds = _option_step_s(cfg, datamodule, batch, device, kwargs, precision)
             rows.append({"option": label, "train_step_s": seconds, "vs_fp32": seconds / baseline_s})
-        except Exception as err:  # noqa: BLE001 - an option that does not run here is reported as such
+        except Exception as err:
             rows.append(
                 {
                     "option": label,
