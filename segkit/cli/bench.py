@@ -284,7 +284,7 @@ def _plot(result: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from segkit.compare.figures import STYLE
+    from segkit.figures import STYLE
     from segkit.io import atomic_write_bytes
 
     rows = result["rows"]

@@ -47,8 +47,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate ``cfg.ckpt_path``; write ``eval.json`` and ``confusion.png``; return the scores."""
     import lightning as L
 
+    from segkit import figures
     from segkit.checkpoint import CheckpointError, describe, load_task, read_checkpoint
-    from segkit.compare import figures
     from segkit.inference import merge_options
     from segkit.io import write_json
 

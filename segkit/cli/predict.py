@@ -65,8 +65,7 @@ def overlay_png(image, mask, names: list[str], alpha: float, path: Path) -> None
     import numpy as np
     from matplotlib.patches import Patch
 
-    from segkit.compare.figures import colorize
-    from segkit.data.palette import VOID_INDEX, voc_palette
+    from segkit.data.palette import VOID_INDEX, colorize, voc_palette
     from segkit.io import atomic_write_bytes
 
     # background (0) and void stay untinted, so the photo shows through where nothing was found

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from segkit.compare import figures
+from segkit import figures
 from segkit.compare.runs import CompareError, Run
 from segkit.compare.stats import Interval, mean_std, paired_bootstrap
 from segkit.io import atomic_write_text

@@ -19,3 +19,8 @@ def voc_palette(n: int = 256) -> np.ndarray:
             c >>= 3
         cmap[i] = (r, g, b)
     return cmap
+
+
+def colorize(mask: np.ndarray) -> np.ndarray:
+    """Class-index mask ``(H, W)`` -> ``(H, W, 3)`` RGB with the VOC colours (void light beige)."""
+    return voc_palette()[np.asarray(mask, dtype=np.uint8)]

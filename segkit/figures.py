@@ -1,4 +1,4 @@
-"""Figures of a comparison (matplotlib, Agg backend), sized and labelled for a paper.
+"""Figures (matplotlib, Agg backend) for comparisons, evaluation and benchmarks, sized for a paper.
 
 Every function takes plain data, draws one figure and saves it atomically as PNG.
 """
@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from segkit.compare.stats import mean_std
-from segkit.data.palette import voc_palette
+from segkit.data.palette import colorize
 from segkit.io import atomic_write_bytes
 
 STYLE = {
@@ -155,11 +155,6 @@ def training_curves(
         axes[0][-1].legend(fontsize=7, frameon=False)
         fig.tight_layout()
         return _save(fig, path)
-
-
-def colorize(mask: np.ndarray) -> np.ndarray:
-    """Class-index mask (H, W) -> RGB with the VOC palette (void in its light beige)."""
-    return voc_palette()[np.asarray(mask, dtype=np.uint8)]
 
 
 def qualitative_grid(
