@@ -77,9 +77,12 @@ def conv_peak(device: torch.device, repeats: int = 10) -> dict[str, float]:
 
 
 @contextmanager
-def saved_tensor_bytes(counter: dict[str, int]):
-    """Count the bytes autograd saves for backward inside the block (each storage once)."""
-    seen: set[int] = set()
+def saved_tensor_bytes(counter: dict[str, int], exclude: Iterable[torch.Tensor] = ()):
+    """Count the bytes autograd saves for backward inside the block (each storage once).
+
+    Storages of ``exclude`` (weights, inputs that exist anyway) are not counted.
+    """
+    seen: set[int] = {t.untyped_storage().data_ptr() for t in exclude}
 
     def pack(t: torch.Tensor) -> torch.Tensor:
         key = t.untyped_storage().data_ptr()
@@ -93,10 +96,13 @@ def saved_tensor_bytes(counter: dict[str, int]):
 
 
 def decoder_memory(net: nn.Module, x: torch.Tensor) -> dict[str, int]:
-    """Bytes the decoder keeps for the backward pass, and bytes of pooling indices passed to it."""
+    """Bytes of new activations the decoder keeps for backward (not its weights or its inputs),
+    and bytes of pooling indices passed to it."""
     deep, skips = net.encoder(x)
     counter: dict[str, int] = {}
-    with saved_tensor_bytes(counter):
+    alive = [*net.decoder.parameters(), deep]
+    alive += [t for s in skips for t in (s.feature, s.indices) if t is not None]
+    with saved_tensor_bytes(counter, exclude=alive):  # new activations only
         net.decoder(deep, skips)
     indices = sum(s.indices.nbytes for s in skips if getattr(s, "indices", None) is not None)
     return {"decoder_saved_bytes": counter.get("bytes", 0), "index_bytes": int(indices)}

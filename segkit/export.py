@@ -127,10 +127,18 @@ def export(
                     ) from None
                 module = torch.jit.load(str(tmp))
                 loaded = module
+            if not dynamic:  # a static graph only takes the example's shape
+                inputs = inputs[:1]
             diffs = []
             for x in inputs:
                 want = net(x)
-                got = loaded(x)
+                try:
+                    got = loaded(x)
+                except Exception as err:
+                    raise ExportError(
+                        f"{how}: the exported model fails on input {tuple(x.shape)} "
+                        f"({type(err).__name__}: {str(err).strip().splitlines()[0][:200]})"
+                    ) from None
                 if tuple(got.shape) != tuple(want.shape):
                     raise ExportError(
                         f"{how}: output {tuple(got.shape)} for input {tuple(x.shape)}, eager PyTorch "

@@ -31,9 +31,10 @@ STYLE = {
 }
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def save_png(fig: plt.Figure, path: Path, bbox: str | None = "tight") -> Path:
+    """Save ``fig`` as PNG atomically and close it (``bbox=None`` keeps the figure's size)."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
+    fig.savefig(buffer, format="png", bbox_inches=bbox)
     plt.close(fig)
     return atomic_write_bytes(path, buffer.getvalue())
 
@@ -73,7 +74,7 @@ def bar_chart(
             ax.grid(axis="y", alpha=0.3)
         fig.suptitle("Mean ± std over seeds (dots: single seeds)", fontsize=9)
         fig.tight_layout()
-        return _save(fig, path)
+        return save_png(fig, path)
 
 
 def difference_plot(
@@ -89,7 +90,7 @@ def difference_plot(
         ax.set_yticks(y, names)
         ax.set_xlabel(f"mIoU difference to {baseline} (paired bootstrap 95% interval)")
         ax.grid(axis="x", alpha=0.3)
-        return _save(fig, path)
+        return save_png(fig, path)
 
 
 def class_heatmap(
@@ -109,7 +110,7 @@ def class_heatmap(
         fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02, label="IoU")
         ax.set_title(title)
         ax.spines[:].set_visible(False)
-        return _save(fig, path)
+        return save_png(fig, path)
 
 
 def training_curves(
@@ -154,7 +155,7 @@ def training_curves(
             ax.grid(alpha=0.3)
         axes[0][-1].legend(fontsize=7, frameon=False)
         fig.tight_layout()
-        return _save(fig, path)
+        return save_png(fig, path)
 
 
 def qualitative_grid(
@@ -185,7 +186,7 @@ def qualitative_grid(
             if captions is not None:
                 axes[r][0].set_ylabel(captions[r], fontsize=6)
         fig.tight_layout(pad=0.3)
-        return _save(fig, path)
+        return save_png(fig, path)
 
 
 def confusion_heatmap(confmat: np.ndarray, classes: Sequence[str], path: Path) -> Path:
@@ -217,4 +218,4 @@ def confusion_heatmap(confmat: np.ndarray, classes: Sequence[str], path: Path) -
         fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02, label="share of the row's pixels")
         ax.set_title("Confusion matrix (row-normalised, %)")
         ax.spines[:].set_visible(False)
-        return _save(fig, path)
+        return save_png(fig, path)

@@ -29,23 +29,26 @@ class InferenceConfig:
     Attributes:
         mode: ``whole`` or ``slide``.
         crop: slide window size (pixels, square).
-        stride: slide step (pixels); ``stride < crop`` makes windows overlap.
+        stride: slide step (pixels), at most ``crop``; ``None``: two thirds of ``crop``.
         flip: add the horizontally flipped image and average.
         scales: input scale factors averaged over (``[1.0]``: none).
     """
 
     mode: str = "whole"
     crop: int = 512
-    stride: int = 341
+    stride: int | None = None
     flip: bool = False
     scales: Sequence[float] = field(default_factory=lambda: (1.0,))
 
     def __post_init__(self) -> None:
+        if self.stride is None:  # frozen dataclass: set the derived default once
+            object.__setattr__(self, "stride", max(1, self.crop * 2 // 3))
         if self.mode not in MODES:
             raise ValueError(f"inference.mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if self.crop < 1 or self.stride < 1:
+        if self.crop < 1 or not 1 <= self.stride <= self.crop:
             raise ValueError(
-                f"inference.crop and inference.stride must be >= 1, got {self.crop}, {self.stride}"
+                "inference.crop and inference.stride must satisfy 1 <= stride <= crop (windows "
+                f"must not leave gaps), got crop {self.crop}, stride {self.stride}"
             )
         if not self.scales or any(s <= 0 for s in self.scales):
             raise ValueError(f"inference.scales must be positive numbers, got {list(self.scales)}")
@@ -73,9 +76,11 @@ def slide(
     """Logits from overlapping windows, averaged where they overlap.
 
     Windows start every ``stride`` pixels and the last one in each direction is moved back to end
-    at the border, so every pixel is covered; a side shorter than ``crop`` is one window of that
-    side. A window covering the whole image is exactly whole-image inference.
+    at the border, so with ``stride <= crop`` every pixel is covered; a side shorter than ``crop``
+    is one window of that side. A window covering the whole image is exactly whole-image inference.
     """
+    if not 1 <= stride <= crop:
+        raise ValueError(f"slide needs 1 <= stride <= crop, got stride {stride}, crop {crop}")
     _, _, h, w = images.shape
     ch, cw = min(crop, h), min(crop, w)
     rows = range(0, max(h - ch, 0) + stride, stride)

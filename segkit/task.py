@@ -185,6 +185,8 @@ class SegTask(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["segkit_best_scores"] = self.best_scores
+        # segkit-eval validates at the precision training validated at (exactly the same scores)
+        checkpoint["segkit_precision"] = str(self.trainer.precision)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.best_scores = checkpoint.get("segkit_best_scores", {})

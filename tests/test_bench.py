@@ -45,9 +45,12 @@ def test_bench_writes_every_figure(tiny_synthetic: Path, tmp_path: Path) -> None
     assert set(rows) == {"nearest", "max_unpool"}
     assert rows["max_unpool"]["index_bytes"] > 0 == rows["nearest"]["index_bytes"]
     assert rows["nearest"]["params"] == rows["max_unpool"]["params"]
+    # indices of the three pooling stages of a 4 x 48 x 48 batch, int64: exactly these bytes
+    assert rows["max_unpool"]["index_bytes"] == 8 * 4 * (8 * 24 * 24 + 16 * 12 * 12 + 32 * 6 * 6)
     for r in rows.values():
-        assert r["gflop_per_step"] > 0 and r["peak_memory_bytes"] > r["decoder_saved_bytes"] > 0
-        assert r["train_images_per_s"] == pytest.approx(4 / r["train_step_s"])
+        assert r["gflop_per_step"] > 0 and r["decoder_saved_bytes"] > 0
+        assert 0 < r["conv_peak_fraction"] < 5 and r["peak_memory_bytes"] > 0
+        assert r["lightning_step_s"] > 0 and r["bare_step_s"] > 0
     assert [o["option"] for o in saved["options"]] == ["channels_last", "precision=bf16-mixed"]
     md = (tmp_path / "bench.md").read_text()
     assert "| nearest |" in md and "Lightning step / bare loop" in md
@@ -56,13 +59,18 @@ def test_bench_writes_every_figure(tiny_synthetic: Path, tmp_path: Path) -> None
 
 
 def test_saved_tensor_accounting_and_conv_peak() -> None:
-    # a linear layer saves its input for the weight gradient: exactly that many bytes
+    # a linear layer saves its input (for the weight gradient) and its weight (for the input's):
+    # with both excluded as already alive, nothing new; with neither, exactly their bytes
     layer = torch.nn.Linear(256, 8, bias=False)
     x = torch.randn(32, 256, requires_grad=True)
     counter: dict[str, int] = {}
     with saved_tensor_bytes(counter):
         layer(x)
-    assert counter["bytes"] >= x.nbytes
+    assert counter["bytes"] == x.nbytes + layer.weight.nbytes
+    counter = {}
+    with saved_tensor_bytes(counter, exclude=[x, layer.weight]):
+        layer(x)
+    assert counter.get("bytes", 0) == 0
     net = build_model(3, encoder={"name": "vgg", "widths": [4, 8]}, upsampler="max_unpool")
     mem = decoder_memory(net, torch.randn(2, 3, 32, 32))
     # the indices of two pooling stages (int64): 2*4*16*16 + 2*8*8*8 elements

@@ -49,6 +49,19 @@ def test_sliding_windows_cover_every_pixel_and_average_overlaps() -> None:
     assert torch.equal(counts, torch.ones(1, 1, 37, 50))  # averaged: every pixel weight 1
 
 
+def test_sliding_windows_leave_no_gap_for_any_geometry() -> None:
+    ones = lambda t: torch.ones_like(t[:, :1])  # noqa: E731 - the average of ones is 1 where covered
+    for h in (1, 7, 16, 17, 37, 64):
+        for w in (5, 16, 33):
+            x = torch.zeros(1, 3, h, w)
+            for crop in (1, 4, 16, 40):
+                for stride in {1, max(1, crop // 2), crop}:
+                    out = slide(ones, x, crop, stride)
+                    assert torch.equal(out, torch.ones(1, 1, h, w)), (h, w, crop, stride)
+    with pytest.raises(ValueError, match="stride <= crop"):
+        slide(ones, torch.zeros(1, 3, 37, 37), crop=16, stride=20)  # would leave rows 16-19 out
+
+
 def _symmetrise(net: nn.Module) -> nn.Module:
     """Make every convolution kernel left-right symmetric: the network becomes flip-equivariant."""
     with torch.no_grad():
@@ -79,6 +92,11 @@ def test_multi_scale_tta_returns_logits_at_the_requested_size() -> None:
     assert out.shape == (1, 4, 33, 47)
     only_one = infer(net, x, InferenceConfig(scales=(1.0,), flip=False))
     assert torch.equal(only_one, net(x))
+    # a per-pixel network on a constant image gives the same logits at every scale: TTA = plain
+    pixelwise = nn.Conv2d(3, 4, kernel_size=1)
+    flat = torch.ones(1, 3, 33, 47) * torch.tensor([0.3, -1.0, 2.0]).view(1, 3, 1, 1)
+    tta = infer(pixelwise, flat, InferenceConfig(scales=(0.5, 1.0, 1.5), flip=True))
+    torch.testing.assert_close(tta, pixelwise(flat), rtol=0, atol=1e-6)
     resized = infer(net, x, InferenceConfig(), size=(66, 94))  # data.val_size: back to original
     assert resized.shape == (1, 4, 66, 94)
 
@@ -88,6 +106,8 @@ def test_bad_inference_options_name_the_key() -> None:
         InferenceConfig(mode="tiles")
     with pytest.raises(ValueError, match="inference.crop and inference.stride"):
         InferenceConfig(mode="slide", crop=0)
+    with pytest.raises(ValueError, match="1 <= stride <= crop"):
+        InferenceConfig(mode="slide", crop=16, stride=20)
     with pytest.raises(ValueError, match="inference.scales"):
         InferenceConfig(scales=(1.0, -2.0))
     with pytest.raises(ValueError, match="unknown inference option"):

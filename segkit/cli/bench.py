@@ -11,7 +11,7 @@ Writes ``bench.json``, ``bench.md`` and ``bench.png``.
 
 from __future__ import annotations
 
-import io
+import gc
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from segkit.cli import CONFIG_DIR
+from segkit.cli import CONFIG_DIR, exit_with_one_line
 
 
 class _FixedBatches:
@@ -40,7 +40,7 @@ def _lightning_vs_bare(task, batch, device, steps: int, warmup: int, rounds: int
     import lightning as L
     from torch.utils.data import DataLoader
 
-    from segkit.bench import bare_step, cross_entropy, median
+    from segkit.bench import bare_step, cross_entropy, median, sync
 
     class Intervals(L.Callback):
         def __init__(self) -> None:
@@ -48,6 +48,7 @@ def _lightning_vs_bare(task, batch, device, steps: int, warmup: int, rounds: int
             self.last: float | None = None
 
         def on_train_batch_end(self, *args: Any) -> None:
+            sync(device)  # as the bare loop: each interval ends when the step's work is done
             now = time.perf_counter()
             if self.last is not None:
                 self.times.append(now - self.last)
@@ -66,22 +67,19 @@ def _lightning_vs_bare(task, batch, device, steps: int, warmup: int, rounds: int
         )  # fmt: skip
         task.train()
         trainer.fit(task, train_dataloaders=loader)
-        lightning.append(median(timer.times[warmup - 1 :]))
+        lightning.append(median(timer.times[max(warmup - 1, 0) :]))
 
         task.to(device).train()
         optimizer, scheduler = task.build_optimizer(10**6)
         times, last = [], None
         for images, masks in loader:
             bare_step(task, optimizer, scheduler, loss_fn, (images.to(device), masks.to(device)))
-            if device.type == "cuda":
-                import torch
-
-                torch.cuda.synchronize(device)
+            sync(device)
             now = time.perf_counter()
             if last is not None:
                 times.append(now - last)
             last = now
-        bare.append(median(times[warmup - 1 :]))
+        bare.append(median(times[max(warmup - 1, 0) :]))
     ratios = [a / b for a, b in zip(lightning, bare, strict=True)]
     return {"lightning_step_s": median(lightning), "bare_step_s": median(bare),
             "lightning_overhead_ratio": median(ratios), "ratios": ratios}  # fmt: skip
@@ -116,16 +114,19 @@ def _upsampler_row(cfg: DictConfig, name: str, datamodule, batch, device, peak) 
     def train_step() -> None:
         bare_step(task, optimizer, scheduler, loss_fn, (images, masks))
 
-    if device.type == "cuda":
+    if device.type == "cuda":  # what this configuration adds on top of what is already allocated
+        gc.collect()
+        torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
+        allocated = torch.cuda.memory_allocated(device)
     step_s = median(timed(train_step, device, cfg.steps, cfg.warmup))
     flops = step_flops(train_step)
     row: dict[str, Any] = {"upsampler": name, "params": count_params(task.net)}
     if device.type == "cuda":
-        row["peak_memory_bytes"] = torch.cuda.max_memory_allocated(device)
-    else:
+        row["peak_memory_bytes"] = torch.cuda.max_memory_allocated(device) - allocated
+    else:  # a fresh process: peak RSS of training minus what importing torch and segkit took
         rss = cpu_peak_rss(model, datamodule.num_classes, images.shape[0], images.shape[-1])
-        row["peak_memory_bytes"] = rss["peak_rss_bytes"]
+        row["peak_memory_bytes"] = rss["peak_rss_bytes"] - rss["import_rss_bytes"]
         row["import_rss_bytes"] = rss["import_rss_bytes"]
     row.update(decoder_memory(task.net, images))
     task.eval()
@@ -167,8 +168,8 @@ def _option_step_s(cfg: DictConfig, datamodule, batch, device, kwargs: dict[str,
     return median(timed(step, device, max(3, cfg.steps // 2), cfg.warmup))
 
 
-def _options(cfg: DictConfig, datamodule, batch, device, baseline_s: float) -> list[dict[str, Any]]:
-    """Step time of the default upsampler under each option that runs here, vs fp32."""
+def _options(cfg: DictConfig, datamodule, batch, device) -> list[dict[str, Any]]:
+    """Step time of the configured model under each option that runs here, vs its fp32 step."""
     wanted: list[tuple[str, dict[str, Any], str | None]] = []
     if cfg.options.channels_last:
         wanted.append(("channels_last", {"channels_last": True}, None))
@@ -180,6 +181,7 @@ def _options(cfg: DictConfig, datamodule, batch, device, baseline_s: float) -> l
     if compile_on:
         wanted.append(("compile", {"compile": True}, None))
     rows = []
+    baseline_s = _option_step_s(cfg, datamodule, batch, device, {}, None)  # same config, fp32
     for label, kwargs, precision in wanted:
         try:
             seconds = _option_step_s(cfg, datamodule, batch, device, kwargs, precision)
@@ -284,8 +286,7 @@ def _plot(result: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from segkit.figures import STYLE
-    from segkit.io import atomic_write_bytes
+    from segkit.figures import STYLE, save_png
 
     rows = result["rows"]
     names = [r["upsampler"] for r in rows]
@@ -314,10 +315,7 @@ def _plot(result: dict[str, Any], path: Path) -> None:
             ax.grid(axis="y", alpha=0.3)
         fig.suptitle(f"segkit-bench, {result['device']}", fontsize=9)
         fig.tight_layout()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
-        plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
+        save_png(fig, path)
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -360,7 +358,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "conv_peak": peak,
         "rows": rows,
-        "options": _options(cfg, datamodule, batch, device, default["train_step_s"]),
+        "options": _options(cfg, datamodule, batch, device),
         "loader": loader,
         # the figures the targets are judged on, for the default (first) upsampler
         "lightning_overhead_ratio": default["lightning_overhead_ratio"],
@@ -383,7 +381,7 @@ def main(cfg: DictConfig) -> None:
     try:
         run(cfg)
     except ValueError as err:
-        raise SystemExit(f"segkit-bench: error: {err}") from None
+        raise exit_with_one_line("segkit-bench", err) from None
 
 
 if __name__ == "__main__":

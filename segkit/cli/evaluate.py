@@ -18,7 +18,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from segkit.cli import CONFIG_DIR
+from segkit.cli import CONFIG_DIR, exit_with_one_line
 
 
 def _datamodule(cfg: DictConfig, checkpoint: dict[str, Any]):
@@ -61,14 +61,17 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         overrides["boundary"] = OmegaConf.to_container(cfg.boundary, resolve=True)
     task, _ = load_task(cfg.ckpt_path, **overrides)
     datamodule = _datamodule(cfg, checkpoint)
-    if datamodule.num_classes != task.hparams.num_classes:
+    if list(datamodule.class_names) != list(task.hparams.class_names):
         raise CheckpointError(
-            f"{cfg.ckpt_path} predicts {task.hparams.num_classes} classes but the data has "
-            f"{datamodule.num_classes}; choose the data it was trained for"
+            f"{cfg.ckpt_path} predicts {task.hparams.num_classes} classes "
+            f"({', '.join(task.hparams.class_names[:3])}, ...) but the data's classes differ "
+            f"({datamodule.num_classes}: {', '.join(datamodule.class_names[:3])}, ...); choose the "
+            "data it was trained for"
         )
+    precision = cfg.precision or checkpoint.get("segkit_precision") or "32-true"
     trainer = L.Trainer(
-        accelerator=cfg.accelerator, devices=1, logger=False, enable_checkpointing=False,
-        enable_model_summary=False, default_root_dir=str(output_dir),
+        accelerator=cfg.accelerator, devices=1, precision=precision, logger=False,
+        enable_checkpointing=False, enable_model_summary=False, default_root_dir=str(output_dir),
     )  # fmt: skip
     trainer.validate(task, datamodule=datamodule, verbose=False)
     scores = dict(task.last_scores)
@@ -82,8 +85,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "epoch": checkpoint.get("epoch"),
         "data": {"root": str(datamodule.root), "split": datamodule.val_split},
         "inference": inference,
+        "precision": precision,
         "scores": scores,
-        "confusion": confmat.tolist(),
+        "confusion": confmat.tolist() if confmat is not None else None,
     }
     path = write_json(output_dir / "eval.json", result)
     if confmat is not None:
@@ -133,8 +137,7 @@ def main(cfg: DictConfig) -> None:
     try:
         run(cfg)
     except (CheckpointError, DataError, FileNotFoundError, ValueError) as err:
-        message = str(err).strip().splitlines()[-1].split("DataError: ", 1)[-1]
-        raise SystemExit(f"segkit-eval: error: {message}") from None
+        raise exit_with_one_line("segkit-eval", err) from None
 
 
 if __name__ == "__main__":

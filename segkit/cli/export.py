@@ -15,7 +15,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from segkit.cli import CONFIG_DIR
+from segkit.cli import CONFIG_DIR, exit_with_one_line
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -48,7 +48,7 @@ def main(cfg: DictConfig) -> None:
     try:
         run(cfg)
     except (CheckpointError, ExportError) as err:
-        raise SystemExit(f"segkit-export: error: {err}") from None
+        raise exit_with_one_line("segkit-export", err) from None
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from segkit.cli import CONFIG_DIR
+from segkit.cli import CONFIG_DIR, exit_with_one_line
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -66,7 +66,7 @@ def overlay_png(image, mask, names: list[str], alpha: float, path: Path) -> None
     from matplotlib.patches import Patch
 
     from segkit.data.palette import VOID_INDEX, colorize, voc_palette
-    from segkit.io import atomic_write_bytes
+    from segkit.figures import save_png
 
     # background (0) and void stay untinted, so the photo shows through where nothing was found
     tint = ((mask > 0) & (mask != VOID_INDEX))[..., None]
@@ -82,10 +82,7 @@ def overlay_png(image, mask, names: list[str], alpha: float, path: Path) -> None
         Patch(color=palette[c], label=names[c] if c < len(names) else str(c)) for c in present
     ]
     fig.legend(handles=handles, loc="center right", fontsize=7, frameon=False)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
+    save_png(fig, path, bbox=None)
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -93,11 +90,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     import numpy as np
     import torch
     from rich.progress import Progress
-    from torchvision.transforms.v2 import functional as TF
+    from torchvision import tv_tensors
 
     from segkit.checkpoint import load_task, read_checkpoint
     from segkit.data.checks import DataError, read_image
-    from segkit.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+    from segkit.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transforms
     from segkit.inference import merge_options
 
     if not 0.0 <= cfg.alpha <= 1.0:
@@ -105,22 +102,27 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     files = find_inputs(str(cfg.input))
     checkpoint = read_checkpoint(cfg.ckpt_path)
     data = checkpoint.get("datamodule_hyper_parameters") or {}
-    mean, std = data.get("mean", IMAGENET_MEAN), data.get("std", IMAGENET_STD)
-    val_size = data.get("val_size")
+    # the validation preset the checkpoint was trained with (normalisation, val_size resize)
+    preset = eval_transforms(
+        data.get("mean", IMAGENET_MEAN), data.get("std", IMAGENET_STD), data.get("val_size")
+    )
     options = merge_options(
         checkpoint["hyper_parameters"].get("inference"), OmegaConf.to_container(cfg.inference)
     )
     task, _ = load_task(cfg.ckpt_path, inference=options)
-    device = torch.device(
-        "cuda" if cfg.accelerator in ("gpu", "cuda") and torch.cuda.is_available() else "cpu"
+    gpu = cfg.accelerator in ("gpu", "cuda") or (
+        cfg.accelerator == "auto" and torch.cuda.is_available()
     )
+    device = torch.device("cuda" if gpu else "cpu")
     task.to(device)
     names = list(task.hparams.class_names)
     out = Path(cfg.output)
+    stems = [f.stem for f in files]  # a.jpg and a.png are kept apart as a_jpg and a_png
+    outputs = [f.stem if stems.count(f.stem) == 1 else f"{f.stem}_{f.suffix[1:]}" for f in files]
     written, skipped = [], {}
     with Progress() as progress, torch.inference_mode():
         bar = progress.add_task("predicting", total=len(files))
-        for file in files:
+        for file, stem in zip(files, outputs, strict=True):
             progress.advance(bar)
             try:
                 array = read_image(file)  # (H, W, 3) uint8, fully decoded
@@ -128,22 +130,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                 skipped[str(file)] = str(err)
                 progress.console.print(f"[yellow]skipped[/yellow] {err}", soft_wrap=True)
                 continue
-            x = torch.from_numpy(array.copy()).permute(2, 0, 1).float().div(255)
-            x = TF.normalize(x, list(mean), list(std))[None].to(device)
-            h, w = array.shape[:2]
-            if val_size is not None:
-                x = TF.resize(x, [int(val_size)], antialias=True)
-            logits = task.infer(x, size=(h, w))
+            image = tv_tensors.Image(torch.from_numpy(array.copy()).permute(2, 0, 1))
+            x = preset(image)[None].to(device)  # (1, 3, h, w), as validation feeds it
+            logits = task.infer(x, size=array.shape[:2])  # (1, C, H, W): the image's size
             mask = logits.argmax(1)[0].to(torch.uint8).cpu().numpy()
-            stem = file.stem
             palette_png(mask, out / "masks" / f"{stem}.png")
-            overlay_png(
-                array.astype(np.float32),
-                mask,
-                names,
-                float(cfg.alpha),
-                out / "overlays" / f"{stem}.png",
-            )
+            overlay = out / "overlays" / f"{stem}.png"
+            overlay_png(array.astype(np.float32), mask, names, float(cfg.alpha), overlay)
             written.append(str(file))
     print(f"segkit-predict: {len(written)} written to {out}, {len(skipped)} skipped")
     if not written:
@@ -159,7 +152,7 @@ def main(cfg: DictConfig) -> None:
     try:
         run(cfg)
     except (CheckpointError, DataError, FileNotFoundError, ValueError) as err:
-        raise SystemExit(f"segkit-predict: error: {str(err).strip().splitlines()[-1]}") from None
+        raise exit_with_one_line("segkit-predict", err) from None
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from segkit.cli import CONFIG_DIR
+from segkit.cli import CONFIG_DIR, exit_with_one_line
 
 
 def _instantiate_all(group: DictConfig | None) -> list[Any]:
@@ -171,10 +171,7 @@ def main(cfg: DictConfig) -> float | None:
         MissingDependency,
         CheckpointError,
     ) as err:
-        # Bad input: one line naming the file and the fix, not a traceback. Errors raised in a
-        # DataLoader worker arrive wrapped with the worker's traceback; keep the last line.
-        message = str(err).strip().splitlines()[-1].split("DataError: ", 1)[-1]
-        raise SystemExit(f"segkit-train: error: {message}") from None
+        raise exit_with_one_line("segkit-train", err) from None
     name = cfg.get("optimized_metric")
     return metrics["final"].get(name) if name else None
 
