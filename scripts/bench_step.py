@@ -1,11 +1,12 @@
-"""Median CPU training-step time of the default network (until `segkit-bench` lands).
+"""Median CPU training-step time of the default network, for A/B runs of environment settings.
 
     GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=4294967295 \
         .venv/bin/python scripts/bench_step.py
     env -u GLIBC_TUNABLES .venv/bin/python scripts/bench_step.py
 
 Runs 25 SGD steps (batch 16, 96x96, 21 classes) of the default model and prints the median of the
-last 20, so the allocator setting (or any other environment change) can be compared side by side.
+last 20, so the allocator setting (or any other environment change) can be compared side by side
+(`segkit-bench` measures everything else).
 """
 
 from __future__ import annotations
