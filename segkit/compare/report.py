@@ -138,7 +138,8 @@ def _markdown(rows: list[Row], baseline: str, source: str, figure_files: dict[st
         "",
         f"Source: `{source}`. Final-epoch validation scores, mean ± std over seeds. Δ mIoU: the "
         "mean per-seed difference to the baseline with a paired bootstrap 95% interval "
-        "(val images and seeds resampled, pairs kept).",
+        "(val images and seeds resampled, pairs kept). With few seeds the seed resampling is "
+        "coarse: wide intervals mean the seeds disagree.",
         "",
         head,
         "|" + "---|" * (head.count("|") - 1),
