@@ -109,12 +109,18 @@ def decoder_memory(net: nn.Module, x: torch.Tensor) -> dict[str, int]:
 
 
 RSS_WORKER = """
-import json, resource, sys, torch
+import json, sys, torch
 import torch.nn.functional as F
 spec = json.loads(sys.argv[1])
 from segkit.models import build_model
+
+def status(key):  # this process's own memory; ru_maxrss would carry the parent's over from fork
+    for line in open("/proc/self/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+
 torch.manual_seed(0)
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = status("VmRSS")
 net = build_model(spec["num_classes"], **spec["model"])
 opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
 x = torch.randn(spec["batch"], 3, spec["size"], spec["size"])
@@ -123,13 +129,13 @@ for _ in range(3):
     opt.zero_grad()
     F.cross_entropy(net(x), y).backward()
     opt.step()
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"peak_rss_bytes": peak * 1024, "import_rss_bytes": base * 1024}))
+print(json.dumps({"peak_rss_bytes": status("VmHWM"), "import_rss_bytes": base}))
 """
 
 
 def cpu_peak_rss(model: dict[str, Any], num_classes: int, batch: int, size: int) -> dict[str, int]:
-    """Peak RSS of a fresh process that builds the network and runs 3 training steps (Linux)."""
+    """Peak RSS (VmHWM) of a fresh process that builds the network and runs 3 training steps, and
+    its RSS after importing torch and segkit (Linux ``/proc``)."""
     spec = json.dumps({"model": model, "num_classes": num_classes, "batch": batch, "size": size})
     proc = subprocess.run(
         [sys.executable, "-c", RSS_WORKER, spec], capture_output=True, text=True, check=True,

@@ -185,20 +185,25 @@ class BoundaryIoU(Metric):
         default) that is each image's own diagonal.
         """
         d = self.width or boundary_width(*target.shape[-2:], self.dilation_ratio)
-        valid = target != self.ignore_index
-        for b in range(target.shape[0]):
-            classes = torch.unique(torch.cat([target[b][valid[b]], preds[b][valid[b]]]))
-            if classes.numel() == 0:
-                continue
-            classes = classes[classes < self.num_classes]
-            # Void carries no contour: there the truth takes the prediction's label, so a band
-            # only differs where the prediction differs on scored pixels.
-            truth = torch.where(valid[b], target[b], preds[b])
-            gt = boundary_band(truth.unsqueeze(0) == classes.view(-1, 1, 1), d)
-            pr = boundary_band(preds[b].unsqueeze(0) == classes.view(-1, 1, 1), d)
-            gt, pr = gt & valid[b], pr & valid[b]  # (K, H, W)
-            self.intersection.index_add_(0, classes, (gt & pr).sum(dim=(1, 2)))
-            self.union.index_add_(0, classes, (gt | pr).sum(dim=(1, 2)))
+        valid = target != self.ignore_index  # (B, H, W)
+        classes = torch.unique(torch.cat([target[valid], preds[valid]]))
+        classes = classes[classes < self.num_classes]
+        if classes.numel() == 0:
+            return
+        # Void carries no contour: there the truth takes the prediction's label, so a band only
+        # differs where the prediction differs on scored pixels.
+        truth = torch.where(valid, target, preds)
+        b, k = target.shape[0], classes.numel()
+        per_class = classes.view(1, k, 1, 1)
+        # every class of the batch in every image at once; a class absent from an image has an
+        # empty band there and adds nothing
+        gt = boundary_band((truth.unsqueeze(1) == per_class).flatten(0, 1), d)  # (B*K, H, W)
+        pr = boundary_band((preds.unsqueeze(1) == per_class).flatten(0, 1), d)
+        keep = valid.unsqueeze(1)  # (B, 1, H, W)
+        gt = gt.view(b, k, *target.shape[-2:]) & keep
+        pr = pr.view(b, k, *target.shape[-2:]) & keep
+        self.intersection.index_add_(0, classes, (gt & pr).sum(dim=(0, 2, 3)))
+        self.union.index_add_(0, classes, (gt | pr).sum(dim=(0, 2, 3)))
 
     def compute(self) -> dict[str, torch.Tensor]:
         """``IoU`` (C,) with NaN where the union is empty, and their mean ``mIoU``."""
