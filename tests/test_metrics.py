@@ -176,3 +176,23 @@ def test_boundary_iou_ignores_where_the_prediction_ends_inside_void() -> None:
     metric = BoundaryIoU(2, width=3)
     metric.update(shrunk, target)
     assert metric.compute()["mIoU"].item() < 0.9
+
+
+def test_boundary_iou_equals_the_per_class_reference_on_random_label_maps() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        labels = ndimage.median_filter(rng.integers(0, 5, size=(3, 30, 41)), size=(1, 5, 5))
+        target = torch.from_numpy(labels)
+        preds = torch.from_numpy(
+            ndimage.median_filter(rng.integers(0, 5, size=(3, 30, 41)), size=(1, 5, 5))
+        )
+        target[:, :2] = 255  # void, which takes the prediction's label before the bands
+        metric = BoundaryIoU(5, width=2)
+        metric.update(preds, target)
+        valid = (target != 255).numpy()
+        truth = np.where(valid, target.numpy(), preds.numpy())
+        for c in range(5):
+            gt = np.stack([_reference_band(m, 2) for m in truth == c]) & valid
+            pr = np.stack([_reference_band(m, 2) for m in preds.numpy() == c]) & valid
+            assert metric.intersection[c] == (gt & pr).sum()
+            assert metric.union[c] == (gt | pr).sum()
