@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from segkit.callbacks import RECORDS_FILE
 from segkit.compare.stats import miou_from_confusions, paired_bootstrap
+from segkit.io import RECORDS_FILE
 
 
 def all_background(confusions: np.ndarray) -> np.ndarray:

@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -164,9 +163,3 @@ def bare_step(net: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, 
     loss.backward()
     optimizer.step()
     scheduler.step()
-
-
-def cross_entropy(weight: torch.Tensor | None, ignore_index: int) -> Callable:
-    return lambda logits, masks: F.cross_entropy(
-        logits, masks, weight=weight, ignore_index=ignore_index
-    )

@@ -21,10 +21,8 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 
 from segkit.data.palette import VOID_INDEX
-from segkit.io import atomic_write_bytes
+from segkit.io import RECORDS_FILE, atomic_write_bytes
 from segkit.metrics import image_confusions
-
-RECORDS_FILE = "val_records.npz"
 
 
 def sample_indices(num_items: int, count: int) -> list[int]:
@@ -199,9 +197,14 @@ class TrainSpeed(L.Callback):
 
     Intervals span data loading, forward, backward and the optimizer step; the first step of each
     epoch (worker start-up, the validation before it) is left out.
+
+    Args:
+        synchronize: wait for the GPU at each step end, so an interval is the step's own work
+            (for benchmarks; it removes CPU/GPU overlap, so leave it off in training).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, synchronize: bool = False) -> None:
+        self.synchronize = synchronize
         self.intervals: list[float] = []
         self.batch_size = 0
         self._last: float | None = None
@@ -217,6 +220,8 @@ class TrainSpeed(L.Callback):
         batch: Any,
         batch_idx: int,
     ) -> None:
+        if self.synchronize and pl_module.device.type == "cuda":
+            torch.cuda.synchronize(pl_module.device)
         now = time.perf_counter()
         if self._last is not None:
             self.intervals.append(now - self._last)

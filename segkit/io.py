@@ -9,6 +9,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+# per-image confusions and sample predictions of a run's last validation (ValRecords writes it,
+# segkit-compare and scripts/beats_background.py read it)
+RECORDS_FILE = "val_records.npz"
+
 
 def umask() -> int:
     """The process's file-creation mask (read without changing it)."""

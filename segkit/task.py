@@ -131,7 +131,8 @@ class SegTask(L.LightningModule):
         """Logits at ``size`` (default the input's) under this task's inference settings."""
         return infer(self, images, self.inference, size=size)
 
-    def _loss(self, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    def compute_loss(self, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """Weighted cross-entropy of logits ``(B, C, H, W)`` against masks ``(B, H, W)``, void ignored."""
         return F.cross_entropy(
             logits, masks, weight=self.class_weights, ignore_index=self.ignore_index
         )
@@ -140,7 +141,7 @@ class SegTask(L.LightningModule):
         self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
     ) -> torch.Tensor:
         images, masks = batch
-        loss = self._loss(self(images), masks)
+        loss = self.compute_loss(self(images), masks)
         self.log("train/loss", loss, prog_bar=True, batch_size=images.shape[0])
         self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, batch_size=images.shape[0])
         return loss
@@ -154,7 +155,7 @@ class SegTask(L.LightningModule):
         logits = self.infer(images, size=masks.shape[-2:])  # (B, C, H, W)
         self.log(
             "val/loss",
-            self._loss(logits, masks),
+            self.compute_loss(logits, masks),
             on_epoch=True,
             batch_size=images.shape[0],
             sync_dist=True,

@@ -40,26 +40,15 @@ def _lightning_vs_bare(task, batch, device, steps: int, warmup: int, rounds: int
     import lightning as L
     from torch.utils.data import DataLoader
 
-    from segkit.bench import bare_step, cross_entropy, median, sync
-
-    class Intervals(L.Callback):
-        def __init__(self) -> None:
-            self.times: list[float] = []
-            self.last: float | None = None
-
-        def on_train_batch_end(self, *args: Any) -> None:
-            sync(device)  # as the bare loop: each interval ends when the step's work is done
-            now = time.perf_counter()
-            if self.last is not None:
-                self.times.append(now - self.last)
-            self.last = now
+    from segkit.bench import bare_step, median, sync
+    from segkit.callbacks import TrainSpeed
 
     n = steps + warmup
     loader = DataLoader(_FixedBatches(batch, n), batch_size=None)
-    loss_fn = cross_entropy(task.class_weights, task.ignore_index)
     lightning, bare = [], []
     for round_ in range(rounds + 1):  # round 0 warms both paths up and is not counted
-        timer = Intervals()
+        # as the bare loop, each interval ends when the step's work is done (GPU synchronised)
+        timer = TrainSpeed(synchronize=True)
         trainer = L.Trainer(
             accelerator=device.type, devices=1, max_steps=n, logger=False, enable_checkpointing=False,
             enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
@@ -67,13 +56,15 @@ def _lightning_vs_bare(task, batch, device, steps: int, warmup: int, rounds: int
         )  # fmt: skip
         task.train()
         trainer.fit(task, train_dataloaders=loader)
-        lightning.append(median(timer.times[max(warmup - 1, 0) :]))
+        lightning.append(median(timer.intervals[max(warmup - 1, 0) :]))
 
         task.to(device).train()
         optimizer, scheduler = task.build_optimizer(10**6)
         times, last = [], None
         for images, masks in loader:
-            bare_step(task, optimizer, scheduler, loss_fn, (images.to(device), masks.to(device)))
+            bare_step(
+                task, optimizer, scheduler, task.compute_loss, (images.to(device), masks.to(device))
+            )
             sync(device)
             now = time.perf_counter()
             if last is not None:
@@ -88,34 +79,42 @@ def _lightning_vs_bare(task, batch, device, steps: int, warmup: int, rounds: int
             "lightning_overhead_ratio": median(ratios), "ratios": ratios}  # fmt: skip
 
 
-def _upsampler_row(cfg: DictConfig, name: str, datamodule, batch, device, peak) -> dict[str, Any]:
+def _bench_task(cfg: DictConfig, datamodule, batch, device, model: dict[str, Any] | None = None,
+                precision: str | None = None, **options: Any):  # fmt: skip
+    """The task of ``cfg`` (or ``model``) on ``device`` and a closure running one bare training
+    step on ``batch`` (under autocast for a mixed ``precision``)."""
     import torch
 
-    from segkit.bench import (
-        bare_step,
-        cpu_peak_rss,
-        cross_entropy,
-        decoder_memory,
-        median,
-        step_flops,
-        timed,
-    )  # fmt: skip
-    from segkit.profiling import count_params
+    from segkit.bench import bare_step
     from segkit.task import SegTask
 
-    model = OmegaConf.to_container(cfg.model, resolve=True)
-    model["upsampler"] = {"name": name}
     task = SegTask(
-        num_classes=datamodule.num_classes, class_names=list(datamodule.class_names), model=model,
+        num_classes=datamodule.num_classes, class_names=list(datamodule.class_names),
+        model=model or OmegaConf.to_container(cfg.model, resolve=True),
         optim=OmegaConf.to_container(cfg.optim, resolve=True),
-        loss=OmegaConf.to_container(cfg.loss, resolve=True),
+        loss=OmegaConf.to_container(cfg.loss, resolve=True), **options,
     ).to(device)  # fmt: skip
     images, masks = batch[0].to(device), batch[1].to(device)
     optimizer, scheduler = task.build_optimizer(10**6)
-    loss_fn = cross_entropy(task.class_weights, task.ignore_index)
+    dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision or "")
 
-    def train_step() -> None:
-        bare_step(task, optimizer, scheduler, loss_fn, (images, masks))
+    def step() -> None:
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            bare_step(task, optimizer, scheduler, task.compute_loss, (images, masks))
+
+    return task, step
+
+
+def _upsampler_row(cfg: DictConfig, name: str, datamodule, batch, device, peak) -> dict[str, Any]:
+    import torch
+
+    from segkit.bench import cpu_peak_rss, decoder_memory, median, step_flops, timed
+    from segkit.profiling import count_params
+
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    model["upsampler"] = {"name": name}
+    task, train_step = _bench_task(cfg, datamodule, batch, device, model=model)
+    images = batch[0].to(device)
 
     if device.type == "cuda":  # what this configuration adds on top of what is already allocated
         gc.collect()
@@ -148,26 +147,10 @@ def _upsampler_row(cfg: DictConfig, name: str, datamodule, batch, device, peak) 
 
 def _option_step_s(cfg: DictConfig, datamodule, batch, device, kwargs: dict[str, Any],
                    precision: str | None) -> float:  # fmt: skip
-    """Median training step of the default upsampler with task options and autocast precision."""
-    import torch
+    """Median training step of the configured model with task options and autocast precision."""
+    from segkit.bench import median, timed
 
-    from segkit.bench import bare_step, cross_entropy, median, timed
-    from segkit.task import SegTask
-
-    task = SegTask(
-        num_classes=datamodule.num_classes, model=OmegaConf.to_container(cfg.model, resolve=True),
-        optim=OmegaConf.to_container(cfg.optim, resolve=True),
-        loss=OmegaConf.to_container(cfg.loss, resolve=True), **kwargs,
-    ).to(device)  # fmt: skip
-    images, masks = batch[0].to(device), batch[1].to(device)
-    optimizer, scheduler = task.build_optimizer(10**6)
-    loss_fn = cross_entropy(task.class_weights, task.ignore_index)
-    dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision or "")
-
-    def step() -> None:
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            bare_step(task, optimizer, scheduler, loss_fn, (images, masks))
-
+    _, step = _bench_task(cfg, datamodule, batch, device, precision=precision, **kwargs)
     return median(timed(step, device, max(3, cfg.steps // 2), cfg.warmup))
 
 

@@ -76,9 +76,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from hydra.utils import instantiate
     from lightning.pytorch.callbacks import LearningRateMonitor
 
-    from segkit.callbacks import RECORDS_FILE, TrainSpeed
+    from segkit.callbacks import TrainSpeed
     from segkit.checkpoint import read_checkpoint
-    from segkit.io import write_json
+    from segkit.io import RECORDS_FILE, write_json
     from segkit.profiling import count_params, forward_gflops
     from segkit.task import SegTask
 

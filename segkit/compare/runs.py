@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from segkit.callbacks import RECORDS_FILE
+from segkit.io import RECORDS_FILE
 
 METRICS_FILE = "metrics.json"
 
