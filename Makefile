@@ -42,5 +42,5 @@ format: $(BIN)/segkit-train ## apply ruff fixes and formatting
 	$(BIN)/ruff format .
 
 clean: ## remove caches and run outputs (keeps .venv and data/)
-	rm -rf logs outputs multirun .pytest_cache .ruff_cache build *.egg-info
+	rm -rf logs outputs multirun .pytest_cache .ruff_cache .hypothesis build *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

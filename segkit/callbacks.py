@@ -233,3 +233,28 @@ class TrainSpeed(L.Callback):
         if not self.intervals:
             return None
         return self.batch_size / statistics.median(self.intervals)
+
+
+class SigtermCheckpoint(L.Callback):
+    """On SIGTERM (SLURM's notice before preemption or a time limit), save a resumable checkpoint.
+
+    Lightning turns the signal into a ``SIGTERMException`` at the next batch boundary; this saves
+    the full training state there, to ``last.ckpt`` beside the other checkpoints, so that
+    ``resume=auto`` continues from it, mid-epoch, exactly. Any other exception saves nothing: a run
+    that failed (e.g. on a NaN loss) must not overwrite the checkpoints of good epochs.
+
+    Args:
+        dirpath: the checkpoint folder.
+        filename: file name without extension.
+    """
+
+    def __init__(self, dirpath: str | Path, filename: str = "last") -> None:
+        self.path = Path(dirpath) / f"{filename}.ckpt"
+        self.saved: Path | None = None
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:  # fmt: skip
+        from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+        if isinstance(exception, SIGTERMException):
+            trainer.save_checkpoint(self.path, weights_only=False)
+            self.saved = self.path

@@ -7,14 +7,35 @@ reads it with no allow-list. A file that needs more is refused before anything i
 
 from __future__ import annotations
 
+import io
 import pickle
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from segkit.io import atomic_write_bytes
 from segkit.task import SegTask
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoint writing through a temporary file beside the target, then a rename.
+
+    A process killed while saving leaves the previous checkpoint of that name intact (Lightning's
+    own transaction writes the temporary file to the system temp dir, and moving it across
+    filesystems is a copy that a kill can cut short).
+    """
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options")
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        atomic_write_bytes(path, buffer.getbuffer())
 
 
 class CheckpointError(ValueError):

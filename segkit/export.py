@@ -25,6 +25,10 @@ class ExportError(RuntimeError):
     """The export failed, a runtime is missing, or its outputs differ from PyTorch's."""
 
 
+# what format=onnx imports: the exporter's graph library, the dynamo exporter, the parity runtime
+ONNX_PACKAGES = ("onnx", "onnxscript", "onnxruntime")
+
+
 def _need(module: str, extra: str = "export") -> None:
     import importlib
 
@@ -33,7 +37,7 @@ def _need(module: str, extra: str = "export") -> None:
     except ImportError:
         raise ExportError(
             f"format=onnx needs the {module} package: pip install -e '.[{extra}]' "
-            "(onnx, onnxscript, onnxruntime)"
+            f"(installs {', '.join(ONNX_PACKAGES)})"
         ) from None
 
 
@@ -86,17 +90,25 @@ def export(
     check_sizes: Sequence[Sequence[int]] = ((64, 96), (75, 53)),
     check_batch: int = 2,
     atol: float = 1e-4,
+    rtol: float = 1e-5,
+    max_mismatch: float = 1e-3,
 ) -> dict[str, object]:
     """Export ``net`` (eval mode) and verify it; returns what was checked.
 
     Raises:
-        ExportError: unknown format, missing runtime, export failure, or a difference above
-            ``atol`` (nothing is written then).
+        ExportError: unknown format, missing runtime, export failure, or more than a
+            ``max_mismatch`` share of logits differing from eager PyTorch's by more than
+            ``atol + rtol * |logit|`` (as ``numpy.isclose``); nothing is written then. The budget
+            exists for max-unpool: a near-tie in a pooling window can resolve to the other cell in
+            another runtime's kernels, which moves that one value by a pixel.
     """
     if format not in FORMATS:
         raise ExportError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
     if format == "onnx" and opset < 18:
         raise ExportError(f"opset must be >= 18 for the dynamo exporter, got {opset}")
+    if format == "onnx":  # all of them before any work, not one by one as each step needs it
+        for module in ONNX_PACKAGES:
+            _need(module)
     net = net.eval()
     inputs = _inputs(check_sizes, check_batch)
     output = Path(output)
@@ -129,7 +141,7 @@ def export(
                 loaded = module
             if not dynamic:  # a static graph only takes the example's shape
                 inputs = inputs[:1]
-            diffs = []
+            diffs, outside, total, label_flips, pixels = [], 0, 0, 0, 0
             for x in inputs:
                 want = net(x)
                 try:
@@ -144,11 +156,19 @@ def export(
                         f"{how}: output {tuple(got.shape)} for input {tuple(x.shape)}, eager PyTorch "
                         f"gives {tuple(want.shape)}"
                     )
-                diffs.append(float((got - want).abs().max()))
-        worst = max(diffs)
-        if worst > atol:
+                diff = (got - want).abs()  # (B, C, H, W)
+                diffs.append(float(diff.max()))
+                outside += int((diff > atol + rtol * want.abs()).sum())
+                total += diff.numel()
+                label_flips += int((got.argmax(1) != want.argmax(1)).sum())
+                pixels += want.shape[0] * want.shape[-2] * want.shape[-1]
+        share = outside / total
+        if share > max_mismatch:
             raise ExportError(
-                f"{how}: max abs difference {worst:.2e} to eager PyTorch exceeds atol {atol:.0e}"
+                f"{how}: {share:.2%} of logits differ from eager PyTorch by more than atol "
+                f"{atol:.0e} + rtol {rtol:.0e} * |logit| (max abs difference {max(diffs):.2e}; "
+                f"{label_flips} of {pixels} predicted labels differ); allowed: "
+                f"max_mismatch={max_mismatch:g}"
             )
         os.chmod(tmp, 0o666 & ~umask())  # mkstemp's 0600 -> what open() would have given
         os.replace(tmp, output)
@@ -157,4 +177,5 @@ def export(
         for extra in tmp.parent.glob(tmp.name + ".data"):
             extra.unlink(missing_ok=True)
     sizes = [list(x.shape) for x in inputs]
-    return {"output": str(output), "format": how, "inputs": sizes, "max_abs_diff": diffs}
+    return {"output": str(output), "format": how, "inputs": sizes, "max_abs_diff": diffs,
+            "mismatch": share, "label_flips": label_flips}  # fmt: skip

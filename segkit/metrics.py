@@ -81,13 +81,22 @@ class SegMetrics(MulticlassConfusionMatrix):
             raise ValueError(f"{len(self.class_names)} class names for {num_classes} classes")
 
     def compute(self) -> dict[str, torch.Tensor]:  # type: ignore[override]
-        return scores_from_confusion(self.confmat)
+        """Scores plus ``confmat``: under DDP, summed over processes (``self.confmat`` holds only
+        this process's counts again once ``compute`` returns)."""
+        return {**scores_from_confusion(self.confmat), "confmat": self.confmat.clone()}
 
-    def named_scores(self, prefix: str = "") -> dict[str, float]:
-        """Flat ``{prefix + name: value}``: mIoU, pixel_acc, mean_acc, pixels, ``IoU/<class>``."""
-        scores = self.compute()
+    def named_scores(
+        self, prefix: str = "", scores: dict[str, torch.Tensor] | None = None
+    ) -> dict[str, float]:
+        """Flat ``{prefix + name: value}``: mIoU, pixel_acc, mean_acc, pixels, ``IoU/<class>``.
+
+        Args:
+            prefix: prepended to every name, e.g. ``"val/"``.
+            scores: what :meth:`compute` returned (computed now when not given).
+        """
+        scores = self.compute() if scores is None else scores
         out = {f"{prefix}{k}": float(scores[k]) for k in ("mIoU", "pixel_acc", "mean_acc")}
-        out[f"{prefix}pixels"] = int(self.confmat.sum())  # non-void pixels scored
+        out[f"{prefix}pixels"] = int(scores["confmat"].sum())  # non-void pixels scored
         for name, value in zip(self.class_names, scores["IoU"].tolist(), strict=True):
             out[f"{prefix}IoU/{name}"] = value
         return out

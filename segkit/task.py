@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchmetrics import MeanMetric
 
 from segkit.inference import InferenceConfig, infer
 from segkit.metrics import IGNORE_INDEX, BoundaryIoU, SegMetrics
@@ -18,6 +21,41 @@ from segkit.models.weights import load_encoder_weights
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("poly", "cosine", "constant")
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite; the run stops before the optimizer step."""
+
+
+def rng_states() -> dict[str, Any]:
+    """Python, NumPy and torch (CPU, and CUDA when in use) RNG states as weights-only-safe data."""
+    numpy_state = np.random.get_state(legacy=False)
+    states: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": {"key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
+                  "pos": int(numpy_state["state"]["pos"]),
+                  "has_gauss": int(numpy_state["has_gauss"]),
+                  "gauss": float(numpy_state["gauss"])},
+        "torch": torch.get_rng_state(),
+    }  # fmt: skip
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: Mapping[str, Any]) -> None:
+    """Restore what :func:`rng_states` returned."""
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
+    numpy_state = states["numpy"]
+    np.random.set_state(
+        {"bit_generator": "MT19937",
+         "state": {"key": numpy_state["key"].numpy().astype(np.uint32), "pos": numpy_state["pos"]},
+         "has_gauss": numpy_state["has_gauss"], "gauss": numpy_state["gauss"]}
+    )  # fmt: skip
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
 
 
 def lr_factor(step: int, total: int, schedule: str, power: float, warmup: int) -> float:
@@ -96,6 +134,10 @@ class SegTask(L.LightningModule):
         self.register_buffer(
             "class_weights", self._class_weights(num_classes, loss), persistent=False
         )
+        # the epoch's mean training loss; its running sums are saved in checkpoints (persistent),
+        # so a run resumed mid-epoch logs the same train/loss_epoch as one that never stopped
+        self.train_loss_mean = MeanMetric()
+        self.train_loss_mean.persistent(True)
         self.val_metrics = SegMetrics(num_classes, class_names, ignore_index)
         self.val_boundary = BoundaryIoU(num_classes, ignore_index=ignore_index, **boundary)
         self.last_scores: dict[str, float] = {}  # val scores of the latest epoch
@@ -142,8 +184,19 @@ class SegTask(L.LightningModule):
     ) -> torch.Tensor:
         images, masks = batch
         loss = self.compute_loss(self(images), masks)
+        if not torch.isfinite(loss):
+            # before the optimizer step and before any checkpoint of this step: the checkpoints on
+            # disk stay those of the last good validation
+            lr = self.trainer.optimizers[0].param_groups[0]["lr"] if self._trainer else float("nan")
+            raise NonFiniteLossError(
+                f"training loss is {loss.item()} at step {self.global_step} (epoch "
+                f"{self.current_epoch}, batch {batch_idx}), lr {lr:.3g}: lower optim.lr or add "
+                "optim.warmup_steps, and check the data (scripts/check_dataset.py); the "
+                "checkpoints already saved were left as they were"
+            )
         self.log("train/loss", loss, prog_bar=True, batch_size=images.shape[0])
-        self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, batch_size=images.shape[0])
+        self.train_loss_mean.update(loss.detach(), weight=images.shape[0])
+        self.log("train/loss_epoch", self.train_loss_mean, on_step=False, on_epoch=True)
         return loss
 
     def validation_step(
@@ -166,12 +219,13 @@ class SegTask(L.LightningModule):
         return {"preds": preds}
 
     def on_validation_epoch_end(self) -> None:
-        scores = self.val_metrics.named_scores(prefix="val/")
+        computed = self.val_metrics.compute()  # summed over DDP processes
+        scores = self.val_metrics.named_scores("val/", computed)
         boundary = self.val_boundary.compute()
         scores["val/boundary_mIoU"] = float(boundary["mIoU"])
         for name, value in zip(self.hparams.class_names, boundary["IoU"].tolist(), strict=True):
             scores[f"val/boundary_IoU/{name}"] = value
-        self.last_confmat = self.val_metrics.confmat.detach().cpu().clone()  # (C, C), rows truth
+        self.last_confmat = computed["confmat"].detach().cpu()  # (C, C), rows truth
         self.val_metrics.reset()
         self.val_boundary.reset()
         if self.trainer.sanity_checking:
@@ -186,11 +240,28 @@ class SegTask(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["segkit_best_scores"] = self.best_scores
+        checkpoint["segkit_last_scores"] = self.last_scores
         # segkit-eval validates at the precision training validated at (exactly the same scores)
         checkpoint["segkit_precision"] = str(self.trainer.precision)
+        # a resumed run continues every random stream where this one stopped
+        checkpoint["segkit_rng"] = rng_states()
+        loop = self.trainer.fit_loop.epoch_loop
+        if loop.batch_progress.current.processed >= self.trainer.num_training_batches:
+            # the epoch's training is over (its mean is logged just after this save): a run
+            # resumed from here starts the next epoch, with an empty mean
+            for name in ("mean_value", "weight"):
+                key = f"train_loss_mean.{name}"
+                checkpoint["state_dict"][key] = torch.zeros_like(checkpoint["state_dict"][key])
+        # ... and its W&B run (segkit-train resumes the same run id)
+        for logger in self.trainer.loggers:
+            if type(logger).__name__ == "WandbLogger":
+                checkpoint["segkit_wandb_id"] = logger.version
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.best_scores = checkpoint.get("segkit_best_scores", {})
+        self.last_scores = checkpoint.get("segkit_last_scores", {})
+        if self._trainer is not None and "segkit_rng" in checkpoint:  # resuming a fit
+            set_rng_states(checkpoint["segkit_rng"])
 
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer, scheduler = self.build_optimizer(int(self.trainer.estimated_stepping_batches))

@@ -110,3 +110,27 @@ def test_wandb_missing_or_disabled(tiny_synthetic: Path, tmp_path: Path) -> None
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (tmp_path / "off" / "metrics.json").is_file()
     assert not list((tmp_path / "off").glob("wandb/offline-run-*"))
+
+
+@pytest.mark.slow
+def test_a_resumed_run_continues_the_same_wandb_run(tiny_synthetic: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true",
+           "PYTHONPATH": str(REPO / "tests")}  # fmt: skip
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "segkit.cli.train", *tiny_overrides(tiny_synthetic),
+           "logger=wandb", "trainer.max_epochs=2", f"hydra.run.dir={run}"]  # fmt: skip
+    kill = ["+callbacks.killer._target_=_killer.KillAtStep", "+callbacks.killer.step=4",
+            "+callbacks.killer.signal_name=SIGTERM"]  # fmt: skip
+    stopped = subprocess.run([*cmd, *kill], cwd=tmp_path, env=env, capture_output=True, text=True,
+                             timeout=600)  # fmt: skip
+    assert stopped.returncode == 143, stopped.stderr[-3000:]
+    resumed = subprocess.run([*cmd, "resume=auto"], cwd=tmp_path, env=env, capture_output=True,
+                             text=True, timeout=600)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    first, second = sorted((run / "wandb").glob("offline-run-*"))
+    run_id = first.name.rsplit("-", 1)[-1]
+    assert second.name.rsplit("-", 1)[-1] == run_id  # the same run, continued
+    info = _inspect(second)
+    assert info["state"] == "finished"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert float(info["summary"]["val/mIoU"]) == pytest.approx(metrics["final"]["val/mIoU"])

@@ -4,6 +4,7 @@
     segkit-eval ckpt_path=... data=voc data.root=../shared/voc2012-samples split=val
     segkit-eval ckpt_path=... inference.mode=slide inference.crop=256 inference.stride=170
     segkit-eval ckpt_path=... inference.flip=true inference.scales=[0.75,1.0,1.25]
+    segkit-eval ckpt_path=... devices=4 strategy=ddp      # each image on exactly one process
 
 Validation runs through the same ``SegTask.validation_step`` as training, so on the same data and
 inference settings the scores equal the ones the training run logged for that checkpoint. Writes
@@ -69,9 +70,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             "data it was trained for"
         )
     precision = cfg.precision or checkpoint.get("segkit_precision") or "32-true"
+    # the DataModule shards validation itself (no DistributedSampler padding duplicates), and the
+    # metrics sum their states over processes: the scores equal a single process's
     trainer = L.Trainer(
-        accelerator=cfg.accelerator, devices=1, precision=precision, logger=False,
-        enable_checkpointing=False, enable_model_summary=False, default_root_dir=str(output_dir),
+        accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
+        precision=precision, logger=False, enable_checkpointing=False,
+        enable_model_summary=False, default_root_dir=str(output_dir),
+        use_distributed_sampler=False,
     )  # fmt: skip
     trainer.validate(task, datamodule=datamodule, verbose=False)
     scores = dict(task.last_scores)
@@ -88,7 +93,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "precision": precision,
         "scores": scores,
         "confusion": confmat.tolist() if confmat is not None else None,
+        "processes": trainer.world_size,
     }
+    if not trainer.is_global_zero:  # every process holds the same result; one writes it
+        return result
     path = write_json(output_dir / "eval.json", result)
     if confmat is not None:
         figures.confusion_heatmap(confmat.numpy(), names, output_dir / "confusion.png")

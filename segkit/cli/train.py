@@ -5,6 +5,8 @@
     segkit-train -m model/upsampler=nearest,bed_of_nails,max_unpool,transpose seed=1,2,3
     segkit-train data=voc data.root=../shared/voc2012-samples
     segkit-train logger=wandb                              # offline W&B run in the output dir
+    segkit-train hydra.run.dir=logs/train/runs/r1 resume=auto  # continue r1 exactly, if it has a
+                                                           # checkpoint (else start it)
     python -m segkit.cli.train --help
 
 Every run writes ``metrics.json`` (final and best val metrics, per-class IoU, upsampler, parameter
@@ -13,13 +15,15 @@ count, wall time) into its output directory and prints where that is.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from segkit.cli import CONFIG_DIR, exit_with_one_line
 
@@ -62,6 +66,52 @@ def check_logger_packages(cfg: DictConfig) -> None:
             ) from None
 
 
+class Preempted(RuntimeError):
+    """The run was stopped by SIGTERM after saving a resumable checkpoint."""
+
+
+class LaunchError(RuntimeError):
+    """A combination of launch settings that cannot work (e.g. DDP inside a Hydra multirun)."""
+
+
+def check_launch(cfg: DictConfig) -> None:
+    """Refuse launch settings that cannot work, before any data or model is built.
+
+    SyncBatchNorm on CPU fails inside DDP's constructor, so it is caught here. DDP that Lightning
+    would start by re-running this command is refused inside a Hydra ``-m`` sweep:
+
+    Lightning's DDP launcher starts ranks 1..N-1 by re-running ``sys.argv``; inside a multirun that
+    re-runs the whole sweep in every rank. Under SLURM (``hydra/launcher=slurm``, where srun starts
+    one task per device) or torchrun, the ranks already exist and nothing is re-run.
+    """
+    import torch
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    trainer = cfg.get("trainer") or {}
+    accelerator = str(trainer.get("accelerator", "auto"))
+    on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
+    if trainer.get("sync_batchnorm") and on_cpu:
+        raise LaunchError(
+            "trainer.sync_batchnorm=true needs GPUs (PyTorch's SyncBatchNorm has no CPU kernels); "
+            "set trainer.sync_batchnorm=false for DDP on CPU"
+        )
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return
+    strategy, devices = str(trainer.get("strategy", "auto")), trainer.get("devices", 1)
+    spawned_by_lightning = strategy.startswith("ddp") and "spawn" not in strategy
+    if (
+        spawned_by_lightning
+        and str(devices) not in ("1", "None")
+        and not (os.environ.get("SLURM_NTASKS") or os.environ.get("LOCAL_RANK"))
+    ):
+        raise LaunchError(
+            f"trainer.strategy={strategy} with trainer.devices={devices} inside a Hydra multirun "
+            "(-m): Lightning would re-run the whole sweep in every rank; run the jobs without -m, "
+            "or sweep with hydra/launcher=slurm (srun starts one task per device)"
+        )
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Fit the task described by ``cfg``; write and return the run's metrics.
 
@@ -71,23 +121,36 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     Returns:
         The contents of ``metrics.json``.
     """
+    from segkit.config_checks import validate_train_config
+
+    validate_train_config(cfg)  # one-line errors for bad values before anything heavy
     # Heavy imports only once the config composed (keeps --help and config errors fast).
     import lightning as L
     from hydra.utils import instantiate
-    from lightning.pytorch.callbacks import LearningRateMonitor
+    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-    from segkit.callbacks import TrainSpeed
-    from segkit.checkpoint import read_checkpoint
+    from segkit.callbacks import SigtermCheckpoint, TrainSpeed
+    from segkit.checkpoint import AtomicCheckpointIO, read_checkpoint
     from segkit.io import RECORDS_FILE, write_json
     from segkit.profiling import count_params, forward_gflops
+    from segkit.resume import csv_rows_until, resolve_resume
     from segkit.task import SegTask
 
     start = time.perf_counter()
+    # segkit's DataModule records the batch reached in checkpoints and skips what was trained
+    # (segkit.data.sampling), so mid-epoch checkpoints resume exactly, unlike Lightning's warning says
+    warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before")
     check_logger_packages(cfg)
+    check_launch(cfg)
+    ckpt_path = resolve_resume(cfg.paths.output_dir, cfg.get("resume"), cfg.get("ckpt_path"))
+    # weights-only, one-line errors, before any training
+    resumed = read_checkpoint(ckpt_path) if ckpt_path else {}
     L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
 
-    datamodule = instantiate(cfg.data)
+    datamodule = instantiate(cfg.data, seed=cfg.seed)
     task = SegTask(
         num_classes=datamodule.num_classes,
         class_names=list(datamodule.class_names),
@@ -99,17 +162,44 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         compile=cfg.compile,
     )
     callbacks = _instantiate_all(cfg.get("callbacks"))
-    loggers = _instantiate_all(cfg.get("logger"))
+    logger_cfg = cfg.get("logger") or {}
+    if resumed.get("segkit_wandb_id") and "wandb" in logger_cfg:
+        with open_dict(logger_cfg):  # continue the interrupted run's W&B run, not a new one
+            logger_cfg.wandb.id = resumed["segkit_wandb_id"]
+            logger_cfg.wandb.resume = "allow"
+    loggers = _instantiate_all(logger_cfg)
+    for logger in loggers:  # a resumed CSV log goes on from the checkpoint's step
+        if resumed and isinstance(logger, CSVLogger):
+            kept = csv_rows_until(Path(logger.log_dir) / "metrics.csv", resumed["global_step"])
+            logger.experiment.metrics[:0] = kept  # the file is rewritten with them on next save
     if not loggers:  # LearningRateMonitor has nowhere to write without a logger
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    if cfg.trainer.get("enable_checkpointing", True):
+        # always a last.ckpt (resume=auto) and a SIGTERM checkpoint, whatever the callbacks group
+        checkpoints = [c for c in callbacks if isinstance(c, ModelCheckpoint)]
+        if not checkpoints:
+            checkpoints = [ModelCheckpoint(dirpath=output_dir / "checkpoints", save_last=True)]
+            callbacks.append(checkpoints[0])
+        callbacks.append(SigtermCheckpoint(checkpoints[0].dirpath or output_dir / "checkpoints"))
+    trainer = instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
+    )
     for logger in loggers:  # the whole resolved config, as a plain nested dict
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
-    ckpt_path = cfg.get("ckpt_path")
-    if ckpt_path:
-        read_checkpoint(ckpt_path)  # weights-only, one-line errors, before any training
-    trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    try:
+        trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    except SIGTERMException:
+        saved = next((c.saved for c in callbacks if isinstance(c, SigtermCheckpoint)), None)
+        raise Preempted(
+            f"stopped by SIGTERM at step {trainer.global_step}; "
+            + (
+                f"saved {saved}; continue with the same command plus "
+                f"hydra.run.dir={output_dir} resume=auto"
+                if saved
+                else "no checkpoint saved (trainer.enable_checkpointing=false)"
+            )
+        ) from None
 
     checkpoint = trainer.checkpoint_callback
     speed = next((c for c in trainer.callbacks if isinstance(c, TrainSpeed)), None)
@@ -160,16 +250,26 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 def main(cfg: DictConfig) -> float | None:
     """Hydra entry point; returns the optimised metric for sweepers."""
     from segkit.checkpoint import CheckpointError
+    from segkit.config_checks import ConfigError
     from segkit.data.checks import DataError
+    from segkit.resume import ResumeError
+    from segkit.task import NonFiniteLossError
 
     try:
         metrics = run(cfg)
+    except Preempted as err:
+        print(f"segkit-train: {err}", file=sys.stderr)
+        raise SystemExit(128 + 15) from None  # the shell's code for "terminated by SIGTERM"
     except (
+        ConfigError,
         DataError,
         FileNotFoundError,
         FileExistsError,
         MissingDependency,
         CheckpointError,
+        LaunchError,
+        ResumeError,
+        NonFiniteLossError,
     ) as err:
         raise exit_with_one_line("segkit-train", err) from None
     name = cfg.get("optimized_metric")

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from segkit.data.palette import VOID_INDEX
+from segkit.data.sampling import ResumableSampler, ShardedEvalSampler
 from segkit.data.synthetic import CLASS_NAMES as SYNTHETIC_CLASSES
 from segkit.data.synthetic import SyntheticSpec, ensure_synthetic
 from segkit.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transforms, train_transforms
@@ -62,6 +63,9 @@ class SegDataModule(L.LightningDataModule):
         num_workers: loader worker processes.
         crop_size, base_size, scale_range, hflip, mean, std: the training preset
             (:func:`segkit.data.transforms.train_transforms`).
+        seed: seed of the training order and augmentation, which are functions of
+            ``(seed, epoch, index)`` alone (:mod:`segkit.data.sampling`); checkpoints record the
+            epoch and batch reached, so a resumed run continues with exactly the same samples.
     """
 
     def __init__(
@@ -82,6 +86,7 @@ class SegDataModule(L.LightningDataModule):
         hflip: float = 0.5,
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         # Stored in checkpoints (datamodule_hyper_parameters) as plain data, so segkit-eval can
@@ -121,8 +126,10 @@ class SegDataModule(L.LightningDataModule):
         )
         self.train_tf = train_transforms(crop_size, base_size, scale_range, hflip, mean, std)
         self.eval_tf = eval_transforms(mean, std, val_size)
+        self.seed = int(seed)
         self.train_set: VOCSegmentation | None = None
         self.val_set: VOCSegmentation | None = None
+        self._resume_at: tuple[int, int] | None = None  # (epoch, batch) from a checkpoint
 
     @property
     def num_classes(self) -> int:
@@ -143,21 +150,53 @@ class SegDataModule(L.LightningDataModule):
     def _dataset(self, split: str, transforms: Callable) -> VOCSegmentation:
         return VOCSegmentation(self.root, split, transforms, self.mask_dir, self.num_classes)
 
-    def _loader(self, dataset: VOCSegmentation, batch_size: int, train: bool) -> DataLoader:
-        return DataLoader(
-            dataset,
-            batch_size=batch_size,
-            shuffle=train,
-            drop_last=train,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            collate_fn=None if train else pad_collate,
-        )
+    def _shard(self) -> tuple[int, int]:
+        """(rank, world size) of this process; (0, 1) outside a distributed run."""
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
     def train_dataloader(self) -> DataLoader:
         assert self.train_set is not None, "call setup('fit') first"
-        return self._loader(self.train_set, self.batch_size, train=True)
+        rank, world_size = self._shard()
+        sampler = ResumableSampler(
+            len(self.train_set), self.seed, self.batch_size, True, rank, world_size
+        )
+        # a resumed run's first epoch continues where the checkpoint was taken (this loader is
+        # also built once to count steps; any later rebuild is for a later epoch)
+        if self._resume_at is not None and self.trainer.current_epoch <= self._resume_at[0]:
+            sampler.resume_at(*self._resume_at)
+        return DataLoader(
+            self.train_set,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            drop_last=True,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def val_dataloader(self) -> DataLoader:
+        """Validation in dataset order, each image on exactly one rank (no padding duplicates)."""
         assert self.val_set is not None, "call setup('validate') first"
-        return self._loader(self.val_set, self.val_batch_size, train=False)
+        return DataLoader(
+            self.val_set,
+            batch_size=self.val_batch_size,
+            sampler=ShardedEvalSampler(len(self.val_set), *self._shard()),
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            collate_fn=pad_collate,
+        )
+
+    def state_dict(self) -> dict[str, int]:
+        """Where training stands, saved in checkpoints: the epoch and batch to continue from."""
+        trainer = self.trainer
+        if trainer is None or trainer.state.fn != "fit":
+            return {}
+        epoch = trainer.current_epoch
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        if done >= trainer.num_training_batches:  # the epoch's training is over
+            epoch, done = epoch + 1, 0
+        return {"resume_epoch": epoch, "resume_batch": done}
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        if "resume_epoch" in state_dict:
+            self._resume_at = (int(state_dict["resume_epoch"]), int(state_dict["resume_batch"]))

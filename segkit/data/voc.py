@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
 from segkit.data.checks import DataError, read_pair
+from segkit.data.sampling import SampleKey
 
 VOC_CLASSES: tuple[str, ...] = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
@@ -45,7 +46,7 @@ def read_split(voc_dir: Path, split: str) -> list[str]:
     """Read the ids of ``split`` from ``ImageSets/Segmentation/<split>.txt``.
 
     Raises:
-        FileNotFoundError / ValueError: missing or empty list file, naming it.
+        FileNotFoundError / DataError: missing or empty list file, naming it.
     """
     path = voc_dir / "ImageSets" / "Segmentation" / f"{split}.txt"
     if not path.is_file():
@@ -55,7 +56,7 @@ def read_split(voc_dir: Path, split: str) -> list[str]:
         )
     ids = [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
     if not ids:
-        raise ValueError(f"split file {path} is empty; list one image id per line")
+        raise DataError(f"split file {path} is empty; list one image id per line")
     return ids
 
 
@@ -71,7 +72,7 @@ class VOCSegmentation(Dataset):
         num_classes: when given, mask values outside ``0..num_classes-1`` and 255 are errors.
 
     Raises:
-        FileNotFoundError / ValueError / DataError: no devkit layout, a missing or empty split
+        FileNotFoundError / DataError: no devkit layout, a missing or empty split
             list, or a listed id without its image or mask — all before any sample is read.
     """
 
@@ -132,8 +133,21 @@ class VOCSegmentation(Dataset):
         mask_t = tv_tensors.Mask(torch.from_numpy(mask.astype(np.int64)))  # (H, W)
         return image_t, mask_t
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, key: int | SampleKey) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sample ``key``: an index, or a :class:`SampleKey` whose seed fixes the augmentation.
+
+        With a seed, the random transforms draw from it alone (the caller's RNG is left as it
+        was), so a sample looks the same whatever worker, process or restart produces it.
+        """
+        if isinstance(key, SampleKey):
+            index, seed = key
+        else:
+            index, seed = int(key), None
         image, mask = self.load(index)
-        if self.transforms is not None:
-            image, mask = self.transforms(image, mask)
-        return image, mask
+        if self.transforms is None:
+            return image, mask
+        if seed is None:
+            return self.transforms(image, mask)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.transforms(image, mask)

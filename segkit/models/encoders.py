@@ -16,7 +16,7 @@ Pretrained weights (``weights=``) are resolved by :mod:`segkit.models.weights`.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -182,6 +182,29 @@ def get_encoder_class(name: str | type[nn.Module]) -> type[nn.Module]:
     return lookup(ENCODERS, name, "encoder", "model.encoder.name")
 
 
+def check_encoder_options(name: str | type[nn.Module], options: Iterable[str]) -> None:
+    """Fail naming the options (``model.encoder.*`` keys) that encoder ``name`` does not take.
+
+    Args:
+        name: registry name or class.
+        options: constructor keyword names, without ``name`` and ``weights``.
+
+    Raises:
+        ValueError: for an unknown name, or options the constructor lacks (listing the valid ones).
+    """
+    cls = get_encoder_class(name)
+    label = name if isinstance(name, str) else cls.__name__
+    params = inspect.signature(cls).parameters
+    unknown = sorted(set(options) - set(params))
+    # Switching model.encoder.name keeps the other keys of the config node; say which to drop.
+    if unknown and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        valid = [p for p in params if p not in ("return_indices", "return_features")]
+        raise ValueError(
+            f"encoder {label!r} takes no option {', '.join(unknown)} (model.encoder); "
+            f"valid: {', '.join(['name', 'weights', *valid])}"
+        )
+
+
 def create_encoder(
     name: str | type[nn.Module], weights: str | None = None, **kwargs: Any
 ) -> nn.Module:
@@ -204,15 +227,7 @@ def create_encoder(
     """
     cls = get_encoder_class(name)
     label = name if isinstance(name, str) else cls.__name__
-    params = inspect.signature(cls).parameters
-    unknown = sorted(set(kwargs) - set(params))
-    # Switching model.encoder.name keeps the other keys of the config node; say which to drop.
-    if unknown and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        options = [p for p in params if p not in ("return_indices", "return_features")]
-        raise ValueError(
-            f"encoder {label!r} takes no option {', '.join(unknown)} (model.encoder); "
-            f"valid: {', '.join(['name', 'weights', *options])}"
-        )
+    check_encoder_options(name, kwargs)
     encoder = cls(**kwargs)
     if weights is not None:
         load_encoder_weights(encoder, weights, label)

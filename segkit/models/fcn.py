@@ -37,6 +37,38 @@ def _name_and_kwargs(spec: str | Mapping[str, Any] | type, key: str) -> tuple[An
     return spec.pop("name"), spec
 
 
+def check_pairing(upsampler: str | type, encoder: str | type) -> bool:
+    """Whether ``upsampler`` needs pooling indices; fails if ``encoder`` cannot provide them.
+
+    Checked on the classes, so a bad combination fails before anything is built or read (the
+    config checks call it too, before training).
+
+    Args:
+        upsampler: upsampler registry name or class.
+        encoder: encoder registry name or class.
+
+    Returns:
+        True when the encoder must record max-pooling indices.
+
+    Raises:
+        ValueError: unknown names, or an upsampler that needs indices with an encoder that has no
+            max pooling at every downsampling (naming the usable alternatives).
+    """
+    up_cls = get_upsampler_class(upsampler)
+    needs_indices = bool(getattr(up_cls, "needs_indices", False))
+    if needs_indices and not getattr(get_encoder_class(encoder), "has_max_pooling", False):
+        up_name = upsampler if isinstance(upsampler, str) else up_cls.__name__
+        enc_name = encoder if isinstance(encoder, str) else encoder.__name__
+        usable = ", ".join(n for n, c in UPSAMPLERS.items() if not c.needs_indices)
+        pooling = ", ".join(n for n, c in ENCODERS.items() if getattr(c, "has_max_pooling", False))
+        raise ValueError(
+            f"upsampler {up_name!r} (model.upsampler.name) needs max-pooling indices but encoder "
+            f"{enc_name!r} (model.encoder.name) has no max pooling at every downsampling; choose "
+            f"an upsampler without indices ({usable}) or an encoder with max pooling ({pooling})"
+        )
+    return needs_indices
+
+
 def build_model(
     num_classes: int,
     encoder: str | Mapping[str, Any] = "vgg",
@@ -66,16 +98,7 @@ def build_model(
     enc_name, enc_kwargs = _name_and_kwargs(encoder, "model.encoder")
     up_name, up_kwargs = _name_and_kwargs(upsampler, "model.upsampler")
     up_cls = get_upsampler_class(up_name)
-    needs_indices = bool(getattr(up_cls, "needs_indices", False))
-    # Checked on the classes, so a bad combination fails before any weights are read.
-    if needs_indices and not getattr(get_encoder_class(enc_name), "has_max_pooling", False):
-        usable = ", ".join(n for n, c in UPSAMPLERS.items() if not c.needs_indices)
-        pooling = ", ".join(n for n, c in ENCODERS.items() if getattr(c, "has_max_pooling", False))
-        raise ValueError(
-            f"upsampler {up_name!r} needs max-pooling indices but encoder {enc_name!r} has no max "
-            f"pooling at every downsampling; choose an upsampler without indices ({usable}) or "
-            f"an encoder with max pooling ({pooling})"
-        )
+    needs_indices = check_pairing(up_name, enc_name)
     enc = create_encoder(
         enc_name, return_indices=needs_indices, return_features=fusion != "none", **enc_kwargs
     )

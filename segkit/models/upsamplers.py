@@ -108,7 +108,10 @@ class TransposeConv(Upsampler):
     def __init__(self, channels: int, kernel_size: int = 4) -> None:
         super().__init__(channels)
         if kernel_size not in (2, 4):
-            raise ValueError(f"transpose kernel_size must be 2 or 4, got {kernel_size}")
+            raise ValueError(
+                f"model.upsampler.kernel_size={kernel_size}: transpose takes 2 or 4; "
+                "set model.upsampler.kernel_size=4 (or 2)"
+            )
         # padding k/2 - 1 keeps output pixel 2i (+1) inside cell i, so cells stay aligned.
         self.conv = nn.ConvTranspose2d(
             channels, channels, kernel_size, stride=2, padding=kernel_size // 2 - 1
