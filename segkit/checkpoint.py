@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from segkit.errors import CheckpointError
 from segkit.io import atomic_write_bytes
 from segkit.task import SegTask
 
@@ -36,10 +37,6 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         buffer = io.BytesIO()
         torch.save(checkpoint, buffer)
         atomic_write_bytes(path, buffer.getbuffer())
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that is missing, unsafe, not segkit's, or for another network."""
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

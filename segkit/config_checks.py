@@ -10,8 +10,7 @@ Every failure of a config value is a :class:`ConfigError` with one line that nam
 bad value and the fix. Types and ranges are checked first and need no torch. Names are then checked
 against the registries themselves (importing ``segkit.models``, hence torch, which the run needs
 next anyway) and the upsampler/encoder pairing by the model builder's own check, so no list of
-names is copied here, with one exception: the optimizer and schedule names live in ``segkit.task``,
-whose import starts Lightning; they are repeated below and a test keeps both copies equal.
+names is copied here (the optimizer and schedule names come from ``segkit.schedule``).
 
 Deliberately not rejected (see ``docs/errors.md``): a ``data.crop_size`` larger than the rescaled
 images (``base_size * scale_range``), since the training crop pads images with 0 and masks with
@@ -31,18 +30,14 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
-# Repeated from segkit.task (importing it starts Lightning); tests/test_errors.py keeps them equal.
-OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("poly", "cosine", "constant")
+from segkit.errors import ConfigError
+from segkit.schedule import OPTIMIZERS, SCHEDULES
+
 # data.class_names may name one of these built-in lists (segkit.data.datamodule)
 BUILTIN_CLASS_LISTS = ("voc", "synthetic")
 SEED_MAX = 2**32 - 1  # numpy's seed range, which Lightning's seed_everything enforces
 
 _ABSENT = object()
-
-
-class ConfigError(ValueError):
-    """A config value that cannot work; the one-line message names the key, the value and the fix."""
 
 
 def show(value: Any) -> str:
@@ -261,7 +256,7 @@ def _check_strings(cfg: DictConfig) -> None:
             )
 
 
-def _check_writable_dir(key: str, path: Path, choose: str) -> None:
+def check_writable_dir(key: str, path: Path, choose: str) -> None:
     """``path`` is a folder, or can be made as one, and segkit can write there.
 
     Args:
@@ -288,7 +283,7 @@ def _check_paths(cfg: DictConfig) -> None:
     """The run's output folder, and the synthetic set's folder when it is still to be written."""
     output_dir = _get(cfg, "paths.output_dir")
     if isinstance(output_dir, str):
-        _check_writable_dir(
+        check_writable_dir(
             "paths.output_dir",
             Path(output_dir),
             "choose another folder with paths.log_dir=... or hydra.run.dir=...",
@@ -296,7 +291,7 @@ def _check_paths(cfg: DictConfig) -> None:
     root, synthetic = _get(cfg, "data.root"), _get(cfg, "data.synthetic")
     if isinstance(root, str) and isinstance(synthetic, dict) and not Path(root).exists():
         # the synthetic set is written there on first use
-        _check_writable_dir(
+        check_writable_dir(
             "data.root",
             Path(root),
             "choose another folder with data.root=... or paths.data_dir=...",

@@ -15,14 +15,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from segkit.errors import ExportError
 from segkit.io import umask
 
 FORMATS = ("onnx", "torchscript")
 SUFFIX = {"onnx": ".onnx", "torchscript": ".ts.pt"}
-
-
-class ExportError(RuntimeError):
-    """The export failed, a runtime is missing, or its outputs differ from PyTorch's."""
 
 
 # what format=onnx imports: the exporter's graph library, the dynamo exporter, the parity runtime

@@ -13,10 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from segkit.checkpoint import CheckpointError
-
-
-class ResumeError(ValueError):
-    """Resume settings that contradict each other."""
+from segkit.errors import ResumeError
 
 
 def last_checkpoint(output_dir: str | Path) -> Path:

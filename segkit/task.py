@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -14,17 +13,12 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MeanMetric
 
+from segkit.errors import NonFiniteLossError
 from segkit.inference import InferenceConfig, infer
 from segkit.metrics import IGNORE_INDEX, BoundaryIoU, SegMetrics
 from segkit.models import build_model
 from segkit.models.weights import load_encoder_weights
-
-OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("poly", "cosine", "constant")
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite; the run stops before the optimizer step."""
+from segkit.schedule import OPTIMIZERS, SCHEDULES, lr_factor
 
 
 def rng_states() -> dict[str, Any]:
@@ -56,18 +50,6 @@ def set_rng_states(states: Mapping[str, Any]) -> None:
     torch.set_rng_state(states["torch"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
-
-
-def lr_factor(step: int, total: int, schedule: str, power: float, warmup: int) -> float:
-    """LR multiplier at optimisation ``step`` of ``total``: linear warm-up, then the schedule."""
-    if warmup > 0 and step < warmup:
-        return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    if schedule == "poly":
-        return (1.0 - progress) ** power
-    if schedule == "cosine":
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
-    return 1.0
 
 
 class SegTask(L.LightningModule):

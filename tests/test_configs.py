@@ -64,3 +64,16 @@ def test_unknown_upsampler_override_lists_the_options(tmp_path: Path) -> None:
 
     with pytest.raises(MissingConfigException, match="nearest"):
         compose_train(["model/upsampler=bicubic"], tmp_path)
+
+
+@pytest.mark.parametrize("tool", ["train", "eval", "predict", "export", "bench"])
+def test_each_tool_has_its_own_help_and_run_dir_check(tool: str) -> None:
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(tool, overrides=[], return_hydra_config=True)
+    assert cfg.hydra.help.app_name == f"segkit-{tool}"
+    assert cfg.hydra.help.header.startswith(f"segkit-{tool}")
+    assert cfg.hydra.callbacks.run_dir_check._target_ == "segkit.cli.rundir.RunDirCheck"

@@ -112,18 +112,3 @@ def _void_pixels(root: Path) -> int:
         int((np.array(Image.open(voc / "SegmentationClass" / f"{i}.png")) == 255).sum())
         for i in ids
     )
-
-
-def test_ddp_inside_a_hydra_multirun_is_refused_with_the_alternatives(
-    tiny_synthetic: Path, tmp_path: Path
-) -> None:
-    proc = _cli(
-        "train", "-m", *tiny_overrides(tiny_synthetic), "trainer=ddp", "trainer.accelerator=cpu",
-        "trainer.sync_batchnorm=false", "seed=1,2", f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path,
-    )  # fmt: skip
-    assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines()[-1] == (
-        "segkit-train: error: trainer.strategy=ddp with trainer.devices=2 inside a Hydra multirun "
-        "(-m): Lightning would re-run the whole sweep in every rank; run the jobs without -m, or "
-        "sweep with hydra/launcher=slurm (srun starts one task per device)"
-    )

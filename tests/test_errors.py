@@ -22,11 +22,12 @@ from PIL import Image
 
 from segkit.checkpoint import CheckpointError, load_task, read_checkpoint
 from segkit.cli.train import MissingDependency, check_logger_packages, run
-from segkit.config_checks import OPTIMIZERS, SCHEDULES, ConfigError
+from segkit.config_checks import ConfigError
 from segkit.data.checks import DataError
 from segkit.data.palette import voc_palette
 from segkit.data.synthetic import ensure_synthetic
 from segkit.data.voc import VOCSegmentation
+from segkit.errors import LaunchError, NonFiniteLossError, ResumeError
 from segkit.export import ExportError, export
 from segkit.inference import InferenceConfig
 from segkit.task import SegTask
@@ -378,6 +379,73 @@ def _(ctx: Ctx) -> tuple[str, str]:
 # --- the tests --------------------------------------------------------------------------------
 
 
+# --- training, launch and resume -------------------------------------------------------------
+
+
+@case("E51")
+def _(ctx: Ctx) -> tuple[str, str]:
+    # a weight turns NaN at step 4, after epoch 0's checkpoints (24 images in batches of 8)
+    base = [o for o in tiny_overrides(ctx.tiny) if o != "callbacks=none"]
+    cfg = compose_train([*base, "~callbacks.progress_bar", "~callbacks.model_summary",
+                         "+callbacks.poison._target_=tests._faults.PoisonAtStep",
+                         "+callbacks.poison.step=4"], ctx.tmp / "out")  # fmt: skip
+    checkpoints = ctx.tmp / "out" / "checkpoints"
+    result = _raised(NonFiniteLossError, lambda: run(cfg))
+    # nothing was saved over the good epoch's checkpoints
+    saved = sorted(p.name for p in checkpoints.iterdir())
+    assert saved == ["epoch000-mIoU" + saved[0][13:], "last.ckpt"] and saved[0].endswith(".ckpt")
+    last = torch.load(checkpoints / "last.ckpt", weights_only=True)
+    assert last["global_step"] == 3
+    assert all(torch.isfinite(t).all() for t in last["state_dict"].values())
+    return result
+
+
+@case("E52")
+def _(ctx: Ctx) -> tuple[str, str]:
+    return _cli_line(ctx, "trainer=ddp", "trainer.accelerator=cpu",
+                     "trainer.sync_batchnorm=false", "seed=1,2",
+                     f"hydra.sweep.dir={ctx.tmp / 'sweep'}", kind="LaunchError", multirun=True)  # fmt: skip
+
+
+@case("E53")
+def _(ctx: Ctx) -> tuple[str, str]:
+    return _train(ctx, "trainer=ddp", "trainer.accelerator=cpu", errors=LaunchError)
+
+
+@case("E54")
+def _(ctx: Ctx) -> tuple[str, str]:
+    return _train(ctx, "ckpt_path=last", errors=CheckpointError)
+
+
+@case("E55")
+def _(ctx: Ctx) -> tuple[str, str]:
+    return _train(ctx, "resume=yes", errors=ResumeError)
+
+
+@case("E56")
+def _(ctx: Ctx) -> tuple[str, str]:
+    return _train(ctx, "resume=auto", f"ckpt_path={ctx.tmp / 'a.ckpt'}", errors=ResumeError)
+
+
+@case("E57")
+def _(ctx: Ctx) -> tuple[str, str]:
+    (ctx.tmp / "taken").write_text("a file where the run folder should go")
+    return _cli_line(ctx, f"hydra.run.dir={ctx.tmp / 'taken'}", kind="RunDirCheck")
+
+
+def _cli_line(ctx: Ctx, *overrides: str, kind: str, multirun: bool = False) -> tuple[str, str]:
+    """The one line ``segkit-train`` prints (without its ``segkit-train: error:`` prefix)."""
+    flags = ["-m"] if multirun else []
+    proc = subprocess.run(
+        [sys.executable, "-m", "segkit.cli.train", *flags, *tiny_overrides(ctx.tiny), *overrides],
+        cwd=ctx.tmp, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("segkit-train: error: "), proc.stderr[-2000:]
+    return kind, lines[0].removeprefix("segkit-train: error: ")
+
+
 @pytest.mark.parametrize("row", sorted(CASES))
 def test_message_is_the_documented_one(
     row: str, tmp_path: Path, tiny_synthetic: Path, monkeypatch: pytest.MonkeyPatch
@@ -391,12 +459,6 @@ def test_every_row_has_a_case_and_every_case_a_row() -> None:
     rows = doc_rows()
     assert len(rows) >= 24
     assert sorted(rows) == sorted(CASES)
-
-
-def test_optimizer_and_schedule_names_match_the_task() -> None:
-    from segkit import task
-
-    assert (OPTIMIZERS, SCHEDULES) == (task.OPTIMIZERS, task.SCHEDULES)
 
 
 @pytest.mark.parametrize(

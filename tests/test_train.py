@@ -15,7 +15,8 @@ import torch
 
 from segkit.cli.train import run
 from segkit.models import UPSAMPLERS
-from segkit.task import SegTask, lr_factor
+from segkit.schedule import lr_factor
+from segkit.task import SegTask
 
 from .conftest import REPO, compose_train, tiny_overrides
 

@@ -119,7 +119,7 @@ def test_a_resumed_run_continues_the_same_wandb_run(tiny_synthetic: Path, tmp_pa
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "segkit.cli.train", *tiny_overrides(tiny_synthetic),
            "logger=wandb", "trainer.max_epochs=2", f"hydra.run.dir={run}"]  # fmt: skip
-    kill = ["+callbacks.killer._target_=_killer.KillAtStep", "+callbacks.killer.step=4",
+    kill = ["+callbacks.killer._target_=_faults.KillAtStep", "+callbacks.killer.step=4",
             "+callbacks.killer.signal_name=SIGTERM"]  # fmt: skip
     stopped = subprocess.run([*cmd, *kill], cwd=tmp_path, env=env, capture_output=True, text=True,
                              timeout=600)  # fmt: skip

@@ -20,6 +20,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from segkit.cli import CONFIG_DIR, exit_with_one_line
+from segkit.errors import UserError
 
 
 def _datamodule(cfg: DictConfig, checkpoint: dict[str, Any]):
@@ -139,12 +140,9 @@ def _print_table(scores: dict[str, float], names: list[str], result: dict[str, A
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
 def main(cfg: DictConfig) -> None:
-    from segkit.checkpoint import CheckpointError
-    from segkit.data.checks import DataError
-
     try:
         run(cfg)
-    except (CheckpointError, DataError, FileNotFoundError, ValueError) as err:
+    except (UserError, FileNotFoundError, ValueError) as err:
         raise exit_with_one_line("segkit-eval", err) from None
 
 

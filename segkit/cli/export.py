@@ -17,6 +17,7 @@ import hydra
 from omegaconf import DictConfig
 
 from segkit.cli import CONFIG_DIR, exit_with_one_line
+from segkit.errors import UserError
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -44,12 +45,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="export")
 def main(cfg: DictConfig) -> None:
-    from segkit.checkpoint import CheckpointError
-    from segkit.export import ExportError
-
     try:
         run(cfg)
-    except (CheckpointError, ExportError) as err:
+    except UserError as err:
         raise exit_with_one_line("segkit-export", err) from None
 
 

@@ -21,6 +21,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from segkit.cli import CONFIG_DIR, exit_with_one_line
+from segkit.errors import UserError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -146,12 +147,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
 def main(cfg: DictConfig) -> None:
-    from segkit.checkpoint import CheckpointError
-    from segkit.data.checks import DataError
-
     try:
         run(cfg)
-    except (CheckpointError, DataError, FileNotFoundError, ValueError) as err:
+    except (UserError, FileNotFoundError, ValueError) as err:
         raise exit_with_one_line("segkit-predict", err) from None
 
 

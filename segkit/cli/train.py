@@ -26,6 +26,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from segkit.cli import CONFIG_DIR, exit_with_one_line
+from segkit.errors import LaunchError, MissingDependency, UserError
 
 
 def _instantiate_all(group: DictConfig | None) -> list[Any]:
@@ -35,10 +36,6 @@ def _instantiate_all(group: DictConfig | None) -> list[Any]:
     if not group:
         return []
     return [instantiate(c) for c in group.values() if isinstance(c, DictConfig) and "_target_" in c]
-
-
-class MissingDependency(RuntimeError):
-    """An optional package the chosen config needs is not installed."""
 
 
 # logger class -> (import name, pip requirement) of the package it needs
@@ -68,10 +65,6 @@ def check_logger_packages(cfg: DictConfig) -> None:
 
 class Preempted(RuntimeError):
     """The run was stopped by SIGTERM after saving a resumable checkpoint."""
-
-
-class LaunchError(RuntimeError):
-    """A combination of launch settings that cannot work (e.g. DDP inside a Hydra multirun)."""
 
 
 def check_launch(cfg: DictConfig) -> None:
@@ -249,28 +242,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Hydra entry point; returns the optimised metric for sweepers."""
-    from segkit.checkpoint import CheckpointError
-    from segkit.config_checks import ConfigError
-    from segkit.data.checks import DataError
-    from segkit.resume import ResumeError
-    from segkit.task import NonFiniteLossError
-
     try:
         metrics = run(cfg)
     except Preempted as err:
         print(f"segkit-train: {err}", file=sys.stderr)
         raise SystemExit(128 + 15) from None  # the shell's code for "terminated by SIGTERM"
-    except (
-        ConfigError,
-        DataError,
-        FileNotFoundError,
-        FileExistsError,
-        MissingDependency,
-        CheckpointError,
-        LaunchError,
-        ResumeError,
-        NonFiniteLossError,
-    ) as err:
+    except (UserError, FileNotFoundError, FileExistsError) as err:
         raise exit_with_one_line("segkit-train", err) from None
     name = cfg.get("optimized_metric")
     return metrics["final"].get(name) if name else None

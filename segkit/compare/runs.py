@@ -16,13 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from segkit.errors import CompareError
 from segkit.io import RECORDS_FILE
 
 METRICS_FILE = "metrics.json"
-
-
-class CompareError(ValueError):
-    """Nothing (or nothing consistent) to compare; the message says what and where."""
 
 
 @dataclass

@@ -31,11 +31,9 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from segkit.errors import PrepareError
+
 _CHUNK = 1 << 20
-
-
-class PrepareError(RuntimeError):
-    """A problem with the inputs, described in one line that names the file and the fix."""
 
 
 @dataclass(frozen=True)

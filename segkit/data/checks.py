@@ -11,10 +11,7 @@ import numpy as np
 from PIL import Image
 
 from segkit.data.palette import VOID_INDEX
-
-
-class DataError(ValueError):
-    """A problem with the files of a dataset; the message names the file and the fix."""
+from segkit.errors import DataError
 
 
 def read_image(path: Path) -> np.ndarray:
