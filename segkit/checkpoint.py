@@ -127,11 +127,13 @@ def load_task(path: str | Path, **overrides: Any) -> tuple[SegTask, dict[str, An
         raise CheckpointError(
             f"{path}: its hyperparameters do not build a segkit network ({err})"
         ) from None
-    state = checkpoint["state_dict"]
-    expected = task.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
+    # the network's weights must match; training-only state (the running train-loss mean, absent
+    # from checkpoints of older segkit versions) is loaded when present
+    state, own = checkpoint["state_dict"], task.state_dict()
+    expected = {k for k in own if k.startswith("net.")}
+    given = {k for k in state if k.startswith("net.")}
+    missing, unexpected = sorted(expected - given), sorted(given - expected)
+    wrong = sorted(k for k in given & expected if state[k].shape != own[k].shape)
     if missing or unexpected or wrong:
         sample = (missing or unexpected or wrong)[0]
         raise CheckpointError(
@@ -139,6 +141,6 @@ def load_task(path: str | Path, **overrides: Any) -> tuple[SegTask, dict[str, An
             f"({describe(hparams)}): {len(missing)} missing, {len(unexpected)} unexpected and "
             f"{len(wrong)} mis-shaped weights (e.g. {sample}); re-train or use the matching segkit"
         )
-    task.load_state_dict(state)
+    task.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
     task.eval()
     return task, checkpoint

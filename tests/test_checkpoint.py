@@ -76,3 +76,15 @@ def test_checkpoint_round_trip_and_errors(tmp_path: Path) -> None:
         CheckpointError, match=r"different architecture .*vgg \+ transpose.*missing"
     ):
         load_task(mismatched)
+
+
+def test_checkpoint_without_training_state_keys_still_loads(tmp_path: Path) -> None:
+    """Checkpoints written before the train-loss mean was saved load with the same weights."""
+    task = SegTask(3, model=MODEL)
+    ckpt = _checkpoint(task)
+    ckpt["state_dict"] = {k: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
+    assert len(ckpt["state_dict"]) < len(task.state_dict())  # something was really left out
+    torch.save(ckpt, tmp_path / "old.ckpt")
+    loaded, _ = load_task(tmp_path / "old.ckpt")
+    for name, tensor in task.net.state_dict().items():
+        assert torch.equal(loaded.net.state_dict()[name], tensor)
