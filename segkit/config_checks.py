@@ -234,6 +234,15 @@ def _check_cross(cfg: DictConfig) -> None:
             "trainer.max_epochs=-1 with trainer.max_steps=-1 never stops (and the LR schedule "
             "needs a length); set trainer.max_epochs >= 1 or trainer.max_steps >= 1"
         )
+    callbacks = _get(cfg, "callbacks")
+    if _get(cfg, "trainer.enable_progress_bar") is False and isinstance(callbacks, dict):
+        for name, entry in callbacks.items():
+            target = entry.get("_target_", "") if isinstance(entry, dict) else ""
+            if target.endswith("ProgressBar"):
+                raise ConfigError(
+                    f"trainer.enable_progress_bar=false, but callbacks.{name} is a progress bar; "
+                    f"also remove it with ~callbacks.{name} (or keep the bar)"
+                )
     if _get(cfg, "optim.nesterov") is True and _get(cfg, "optim.momentum") in (0, 0.0):
         raise ConfigError(
             "optim.nesterov=true needs optim.momentum > 0, got 0; set optim.momentum=0.9 or "

@@ -433,6 +433,14 @@ def _(ctx: Ctx) -> tuple[str, str]:
     return _cli_line(ctx, f"hydra.run.dir={ctx.tmp / 'taken'}", kind="RunDirCheck")
 
 
+@case("E58")
+def _(ctx: Ctx) -> tuple[str, str]:
+    # the tiny recipe has no progress bar; the default callbacks bring one
+    base = [o for o in tiny_overrides(ctx.tiny) if o != "callbacks=none"]
+    cfg = compose_train(base, ctx.tmp / "out")
+    return _raised(ConfigError, lambda: run(cfg))
+
+
 def _cli_line(ctx: Ctx, *overrides: str, kind: str, multirun: bool = False) -> tuple[str, str]:
     """The one line ``segkit-train`` prints (without its ``segkit-train: error:`` prefix)."""
     flags = ["-m"] if multirun else []
