@@ -258,3 +258,60 @@ class SigtermCheckpoint(L.Callback):
         if isinstance(exception, SIGTERMException):
             trainer.save_checkpoint(self.path, weights_only=False)
             self.saved = self.path
+
+
+class CheckerboardProbe(L.Callback):
+    """The checkerboard share of the network's logits on fixed val images, before and after fitting.
+
+    Logits of ``num_images`` val images spread over the set (the same in every run) are measured
+    with :func:`segkit.diagnostics.checkerboard_share` when fitting starts (the initialisation) and
+    when it ends. Kept as ``init`` / ``final``, logged as ``checkerboard/init`` and
+    ``checkerboard/final``; saved in checkpoints, so a resumed run keeps its initial value.
+
+    Args:
+        num_images: val images measured.
+    """
+
+    def __init__(self, num_images: int = 8) -> None:
+        self.num_images = num_images
+        self.init: float | None = None
+        self.final: float | None = None
+
+    @torch.no_grad()
+    def measure(self, trainer: L.Trainer, pl_module: L.LightningModule) -> float | None:
+        from segkit.diagnostics import checkerboard_share
+
+        datamodule = trainer.datamodule
+        dataset = getattr(datamodule, "val_set", None)
+        if dataset is None or len(dataset) == 0:
+            return None
+        was_training = pl_module.training
+        pl_module.eval()
+        power_share = []
+        for index in sample_indices(len(dataset), self.num_images):
+            image, _ = dataset[index]
+            logits = pl_module(image[None].to(pl_module.device))  # (1, C, H, W)
+            power_share.append(checkerboard_share(logits))
+        pl_module.train(was_training)
+        return float(np.mean(power_share))
+
+    def _log(self, trainer: L.Trainer, name: str, value: float | None) -> None:
+        if value is not None:
+            for logger in trainer.loggers:
+                logger.log_metrics({f"checkerboard/{name}": value}, step=trainer.global_step)
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.init is None:  # not when resuming: the checkpoint holds it
+            trainer.datamodule.setup("validate")
+            self.init = self.measure(trainer, pl_module)
+            self._log(trainer, "init", self.init)
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.final = self.measure(trainer, pl_module)
+        self._log(trainer, "final", self.final)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"init": self.init}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.init = state_dict.get("init")

@@ -26,7 +26,9 @@ def test_encoder_records_indices_only_when_needed(upsampler: str) -> None:
     model = build_model(3, encoder=SMALL, upsampler=upsampler, fusion="none")
     _, skips = model.encoder(torch.randn(1, 3, 16, 16))
     assert [s.size for s in skips] == [(16, 16), (8, 8), (4, 4)]
-    assert all((s.indices is not None) == (upsampler == "max_unpool") for s in skips)
+    needs = UPSAMPLERS[upsampler].needs_indices
+    assert needs == (upsampler in ("max_unpool", "unpool_conv"))
+    assert all((s.indices is not None) == needs for s in skips)
     assert all(s.feature is None for s in skips)
 
 

@@ -59,12 +59,18 @@ def test_contract_parameters_learn(name: str) -> None:
         assert param.requires_grad and param.grad is not None and param.grad.abs().sum() > 0
 
 
-def test_parameter_counts_of_the_four() -> None:
+def test_parameter_counts() -> None:
     counts = {
         name: sum(p.numel() for p in create_upsampler(name, 8).parameters()) for name in UPSAMPLERS
     }
     assert counts["nearest"] == counts["bed_of_nails"] == counts["max_unpool"] == 0
     assert counts["transpose"] == 8 * 8 * 4 * 4 + 8  # C x C x k x k weights + C biases
+    assert counts["bilinear"] == 0
+    assert counts["transpose_bilinear"] == counts["transpose"]
+    assert counts["resize_conv"] == counts["unpool_conv"] == 8 * 8 * 3 * 3 + 8
+    assert counts["pixel_shuffle"] == 4 * 8 * 8 * 3 * 3 + 4 * 8  # C -> 4C, then shuffled
+    # carafe: 1x1 compressor C -> min(64, C), 3x3 encoder to 4 * 5 * 5 kernel weights
+    assert counts["carafe"] == (8 * 8 + 8) + (8 * 100 * 3 * 3 + 100)
     assert (
         sum(p.numel() for p in create_upsampler("transpose", 8, kernel_size=2).parameters())
         == 8 * 8 * 2 * 2 + 8
@@ -169,3 +175,74 @@ def test_transpose_conv_is_the_transposed_convolution_matrix() -> None:
     z = torch.randn(1, channels, h, w)
     out = up(z, Skip(size)).detach()
     torch.testing.assert_close(out.flatten(), matrix.T @ z.flatten(), rtol=1e-5, atol=1e-5)
+
+
+def test_icnr_pixel_shuffle_starts_as_nearest_resize_of_its_conv() -> None:
+    torch.manual_seed(0)
+    up = create_upsampler("pixel_shuffle", 3)
+    x = torch.randn(2, 3, 6, 7)
+    base_w, base_b = up.conv.weight[::4], up.conv.bias[::4]  # the one kernel ICNR copied 4 times
+    assert all(torch.equal(up.conv.weight[s::4], base_w) for s in range(4))
+    want = F.interpolate(F.conv2d(x, base_w, base_b, padding=1), scale_factor=2, mode="nearest")
+    torch.testing.assert_close(up(x, Skip((12, 14))), want)
+    # with a 1x1 kernel resizing and convolving commute: nearest resize, then the conv
+    up1 = create_upsampler("pixel_shuffle", 3, kernel_size=1)
+    nearest = F.interpolate(x, scale_factor=2, mode="nearest")
+    torch.testing.assert_close(
+        up1(x, Skip((12, 14))), F.conv2d(nearest, up1.conv.weight[::4], up1.conv.bias[::4])
+    )
+    # without ICNR the four sub-pixel kernels differ (the checkerboard-prone start)
+    plain = create_upsampler("pixel_shuffle", 3, icnr=False)
+    assert not torch.equal(plain.conv.weight[0::4], plain.conv.weight[1::4])
+
+
+def test_transpose_bilinear_starts_as_bilinear_interpolation() -> None:
+    torch.manual_seed(0)
+    up = create_upsampler("transpose_bilinear", 3)
+    x = torch.randn(2, 3, 6, 7)
+    want = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+    got = up(x, Skip((12, 14)))
+    # equal away from the border (there the transpose conv sees zeros, interpolation the edge)
+    torch.testing.assert_close(got[..., 1:-1, 1:-1], want[..., 1:-1, 1:-1])
+    # and exactly bilinear interpolation of the zero-padded input, everywhere
+    padded = F.interpolate(F.pad(x, (1, 1, 1, 1)), scale_factor=2, mode="bilinear")
+    torch.testing.assert_close(got, padded[..., 2:-2, 2:-2])
+    assert up.conv.weight[0, 1].abs().sum() == 0  # channels start independent
+
+
+def test_bilinear_and_resize_conv_keep_cells_aligned() -> None:
+    x = torch.tensor([[[[0.0, 4.0]]]])  # one row, two cells
+    out = create_upsampler("bilinear", 1)(x, Skip((2, 4)))[0, 0, 0]
+    assert out.tolist() == [0.0, 1.0, 3.0, 4.0]  # cell centres at 0.5 and 2.5
+    up = create_upsampler("resize_conv", 1)
+    with torch.no_grad():
+        up.conv.weight.zero_()
+        up.conv.weight[0, 0, 1, 1] = 1.0  # identity kernel: resize_conv is then nearest
+        up.conv.bias.zero_()
+    x = torch.arange(6.0).reshape(1, 1, 2, 3)
+    near = create_upsampler("nearest", 1)(x, Skip((5, 6)))
+    assert torch.equal(up(x, Skip((5, 6))), near)
+
+
+def test_unpool_conv_unpools_at_the_recorded_maxima_before_its_conv() -> None:
+    pooled, skip = _pooled(X[None, None])
+    up = create_upsampler("unpool_conv", 1)
+    with torch.no_grad():
+        up.conv.weight.zero_()
+        up.conv.weight[0, 0, 1, 1] = 2.0
+        up.conv.bias.fill_(1.0)
+    want = 2 * torch.tensor(EXPECTED["max_unpool"], dtype=torch.float32) + 1
+    assert torch.equal(up(pooled, skip)[0, 0], want)
+
+
+def test_carafe_with_uniform_kernels_averages_the_neighbourhood() -> None:
+    # zero encoder weights give uniform softmax kernels: each output pixel is then the mean of
+    # the k_up x k_up neighbourhood of its source cell (zeros past the border)
+    up = create_upsampler("carafe", 2, k_up=3)
+    with torch.no_grad():
+        up.encode.weight.zero_()
+        up.encode.bias.zero_()
+    x = torch.randn(1, 2, 4, 5)
+    mean = F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=True)  # (1, 2, 4, 5)
+    want = F.interpolate(mean, scale_factor=2, mode="nearest")
+    torch.testing.assert_close(up(x, Skip((8, 10))), want)

@@ -124,9 +124,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from lightning.pytorch.loggers import CSVLogger
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-    from segkit.callbacks import SigtermCheckpoint, TrainSpeed
+    from segkit.callbacks import CheckerboardProbe, SigtermCheckpoint, TrainSpeed
     from segkit.checkpoint import AtomicCheckpointIO, read_checkpoint
-    from segkit.io import RECORDS_FILE, write_json
+    from segkit.io import COST_KEYS, RECORDS_FILE, write_json
     from segkit.profiling import count_params, forward_gflops
     from segkit.resume import csv_rows_until, resolve_resume
     from segkit.task import SegTask
@@ -196,6 +196,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     checkpoint = trainer.checkpoint_callback
     speed = next((c for c in trainer.callbacks if isinstance(c, TrainSpeed)), None)
+    probe = next((c for c in trainer.callbacks if isinstance(c, CheckerboardProbe)), None)
     crop = int(cfg.data.crop_size)
     metrics = {
         "task_name": cfg.task_name,
@@ -209,6 +210,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "gflops": None if cfg.compile else round(forward_gflops(task.net, crop, crop), 4),
         "gflops_input": [crop, crop],
         "train_images_per_s": speed.images_per_s if speed else None,
+        # share of the logits' spectral energy at the stride-2 frequencies (segkit.diagnostics)
+        "checkerboard_init": probe.init if probe else None,
+        "checkerboard_final": probe.final if probe else None,
         "epochs": trainer.current_epoch,
         "steps": trainer.global_step,
         "wall_time_s": round(time.perf_counter() - start, 2),
@@ -229,9 +233,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     wandb = sys.modules.get("wandb")  # imported only by logger=wandb
     if wandb is not None and wandb.run is not None:
         # what segkit-compare --wandb reads besides the logged metrics: costs and val records
-        wandb.run.summary.update(
-            {k: metrics[k] for k in ("params", "gflops", "train_images_per_s", "wall_time_s")}
-        )
+        wandb.run.summary.update({k: metrics[k] for k in (*COST_KEYS, "wall_time_s")})
         records = output_dir / RECORDS_FILE
         if records.is_file():
             wandb.run.save(str(records), base_path=str(output_dir), policy="now")

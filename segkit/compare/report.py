@@ -20,7 +20,7 @@ import numpy as np
 from segkit import figures
 from segkit.compare.runs import CompareError, Run
 from segkit.compare.stats import Interval, mean_std, paired_bootstrap
-from segkit.io import atomic_write_text
+from segkit.io import COST_KEYS, atomic_write_text
 
 # summary.csv: mean and std over seeds of these final val scores
 SCORES = {"mIoU": "mIoU", "boundary_mIoU": "boundary mIoU", "pixel_acc": "pixel accuracy"}
@@ -56,7 +56,7 @@ class Row:
         }
         for key in SCORES:
             row[f"{key}_mean"], row[f"{key}_std"] = mean_std(self.values(key))
-        for key in ("params", "gflops", "train_images_per_s"):
+        for key in COST_KEYS:
             row[key] = self.cost(key)
         iv = self.interval
         row["delta_mIoU"] = iv.estimate if iv else math.nan
@@ -122,6 +122,10 @@ def bootstrap_rows(rows: list[Row], baseline: str, replicates: int, seed: int = 
             row.interval = paired_bootstrap(cand, ref, replicates=replicates, seed=seed)
 
 
+def _share(value: float) -> str:
+    return f"{value:.4f}" if math.isfinite(value) else "n/a"
+
+
 def _fmt(mean: float, std: float, digits: int = 3) -> str:
     if not math.isfinite(mean):
         return "n/a"
@@ -131,7 +135,8 @@ def _fmt(mean: float, std: float, digits: int = 3) -> str:
 def _markdown(rows: list[Row], baseline: str, source: str, figure_files: dict[str, str]) -> str:
     head = (
         "| upsampler | runs | mIoU | boundary mIoU | pixel acc. | Δ mIoU vs "
-        f"{baseline} [95% CI] | params (M) | GFLOPs/img | train img/s |"
+        f"{baseline} [95% CI] | params (M) | GFLOPs/img | train img/s | checkerboard init → "
+        "final |"
     )
     lines = [
         "# Upsampler comparison",
@@ -139,7 +144,9 @@ def _markdown(rows: list[Row], baseline: str, source: str, figure_files: dict[st
         f"Source: `{source}`. Final-epoch validation scores, mean ± std over seeds. Δ mIoU: the "
         "mean per-seed difference to the baseline with a paired bootstrap 95% interval "
         "(val images and seeds resampled, pairs kept). With few seeds the seed resampling is "
-        "coarse: wide intervals mean the seeds disagree.",
+        "coarse: wide intervals mean the seeds disagree. Checkerboard: the share of the logits' "
+        "spectral energy at the stride-2 frequencies (1 for a pure checkerboard, about 0 for "
+        "smooth maps) on 8 fixed val images, at initialisation and after training.",
         "",
         head,
         "|" + "---|" * (head.count("|") - 1),
@@ -158,7 +165,8 @@ def _markdown(rows: list[Row], baseline: str, source: str, figure_files: dict[st
             f"| {row.upsampler} | {c['runs']} | {_fmt(c['mIoU_mean'], c['mIoU_std'])} | "
             f"{_fmt(c['boundary_mIoU_mean'], c['boundary_mIoU_std'])} | "
             f"{_fmt(c['pixel_acc_mean'], c['pixel_acc_std'])} | {delta} | {params:.3f} | "
-            f"{c['gflops']:.3f} | {c['train_images_per_s']:.1f} |"
+            f"{c['gflops']:.3f} | {c['train_images_per_s']:.1f} | "
+            f"{_share(c['checkerboard_init'])} → {_share(c['checkerboard_final'])} |"
         )
     captions = {
         "bars": "Scores per upsampler",

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from segkit.errors import CompareError
-from segkit.io import RECORDS_FILE
+from segkit.io import COST_KEYS, RECORDS_FILE
 
 METRICS_FILE = "metrics.json"
 
@@ -149,9 +149,7 @@ def wandb_runs(path: str, group: str | None = None, download_to: Path | None = N
             "upsampler": upsampler,
             "seed": seed,
             "encoder": config["model"]["encoder"]["name"],
-            "params": summary.get("params"),
-            "gflops": summary.get("gflops"),
-            "train_images_per_s": summary.get("train_images_per_s"),
+            **{key: summary.get(key) for key in COST_KEYS},
             "final": final,
         }
         # scan_history returns only rows holding every requested key: one scan per key

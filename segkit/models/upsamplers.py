@@ -127,11 +127,168 @@ class TransposeConv(Upsampler):
         return x[..., : skip.size[0], : skip.size[1]]  # (B, C, H, W)
 
 
+class BilinearUpsample(Upsampler):
+    """Fixed bilinear interpolation (``align_corners=False``): cell centres stay in place."""
+
+    def forward(self, x: torch.Tensor, skip: Skip) -> torch.Tensor:
+        _check_grid(x, skip.size)
+        # scale 2, not size=skip.size: on an odd size that would stretch the grid by H/h != 2
+        x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+        return _fit_to(x, skip.size, "replicate")  # (B, C, H, W)
+
+
+class ResizeConv(Upsampler):
+    """Nearest-neighbour resize, then a learned 3x3 convolution (Odena et al. 2016).
+
+    Every output pixel is computed by the same kernel, so no stride pattern can appear: the
+    remedy Odena et al. give for the checkerboard artefacts of transpose convolution.
+    """
+
+    def __init__(self, channels: int, kernel_size: int = 3) -> None:
+        super().__init__(channels)
+        self.conv = nn.Conv2d(channels, channels, kernel_size, padding=kernel_size // 2)
+
+    def forward(self, x: torch.Tensor, skip: Skip) -> torch.Tensor:
+        _check_grid(x, skip.size)
+        x = self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))  # (B, C, 2h, 2w)
+        # fitted after the conv, so a ceil grid is exactly the even-size result cropped
+        return _fit_to(x, skip.size, "replicate")  # (B, C, H, W)
+
+
+def icnr_(weight: torch.Tensor, scale: int = 2) -> torch.Tensor:
+    """ICNR initialisation (Aitken et al. 2017) of a sub-pixel convolution's weight, in place.
+
+    ``weight`` is ``(C * scale**2, C_in, k, k)``. One kernel ``(C, C_in, k, k)`` is drawn (Kaiming
+    uniform, as ``nn.Conv2d``) and copied to the ``scale**2`` sub-pixel positions of each output
+    channel, so that at initialisation pixel shuffle gives the nearest-neighbour resize of that
+    kernel's convolution: no checkerboard to unlearn.
+    """
+    out_channels = weight.shape[0] // scale**2
+    base = torch.empty(out_channels, *weight.shape[1:], dtype=weight.dtype, device=weight.device)
+    nn.init.kaiming_uniform_(base, a=5**0.5)
+    with torch.no_grad():
+        # pixel_shuffle reads output channel c's sub-pixel s from input channel c * scale**2 + s
+        weight.copy_(base.repeat_interleave(scale**2, dim=0))
+    return weight
+
+
+class PixelShuffleUpsample(Upsampler):
+    """Sub-pixel convolution (Shi et al. 2016): a conv to 4C channels, then pixel shuffle.
+
+    The convolution runs at the low resolution; its weight is ICNR-initialised (:func:`icnr_`).
+
+    Args:
+        channels: channels in and out.
+        kernel_size: of the sub-pixel convolution (3, as ESPCN's last layer).
+        icnr: initialise with ICNR (default) rather than independently per sub-pixel.
+    """
+
+    def __init__(self, channels: int, kernel_size: int = 3, icnr: bool = True) -> None:
+        super().__init__(channels)
+        self.conv = nn.Conv2d(channels, 4 * channels, kernel_size, padding=kernel_size // 2)
+        if icnr:
+            icnr_(self.conv.weight)
+            with torch.no_grad():  # one bias per output channel, shared by its 4 sub-pixels
+                self.conv.bias.copy_(self.conv.bias[::4].repeat_interleave(4))
+        self.shuffle = nn.PixelShuffle(2)
+
+    def forward(self, x: torch.Tensor, skip: Skip) -> torch.Tensor:
+        _check_grid(x, skip.size)
+        x = self.shuffle(self.conv(x))  # (B, 4C, h, w) -> (B, C, 2h, 2w)
+        return _fit_to(x, skip.size, "replicate")  # (B, C, H, W)
+
+
+def bilinear_kernel(size: int = 4) -> torch.Tensor:
+    """The ``(size, size)`` kernel with which a stride-``size // 2`` transpose convolution
+    interpolates bilinearly (FCN's upsampling initialisation)."""
+    factor = (size + 1) // 2
+    centre = factor - 1 if size % 2 == 1 else factor - 0.5
+    taps = 1 - (torch.arange(size, dtype=torch.float32) - centre).abs() / factor  # (size,)
+    return taps[:, None] * taps[None, :]  # (size, size)
+
+
+class TransposeBilinear(TransposeConv):
+    """Transpose convolution (kernel 4, stride 2) initialised to bilinear interpolation, as FCN.
+
+    Each channel starts as its own bilinear upsampler (zero cross-channel weights and bias), then
+    learns. Away from the border it equals ``F.interpolate(mode="bilinear")`` at initialisation;
+    at the border the transpose convolution sees zeros past the edge where interpolation repeats
+    the edge value.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__(channels, kernel_size=4)
+        with torch.no_grad():
+            self.conv.weight.zero_()
+            for c in range(channels):
+                self.conv.weight[c, c] = bilinear_kernel(4)
+            self.conv.bias.zero_()
+
+
+class UnpoolConv(MaxUnpool):
+    """Max-unpooling followed by a learned 3x3 convolution (DeconvNet, Noh et al. 2015).
+
+    Unpooling puts each value back at its recorded maximum; the convolution then densifies the
+    sparse map, which DeconvNet does with its deconvolution layers.
+    """
+
+    def __init__(self, channels: int, kernel_size: int = 3) -> None:
+        super().__init__(channels)
+        self.conv = nn.Conv2d(channels, channels, kernel_size, padding=kernel_size // 2)
+
+    def forward(self, x: torch.Tensor, skip: Skip) -> torch.Tensor:
+        return self.conv(super().forward(x, skip))  # (B, C, H, W)
+
+
+class CARAFE(Upsampler):
+    """Content-aware reassembly of features (Wang et al. 2019), in plain PyTorch.
+
+    For each output pixel a ``k_up x k_up`` kernel is predicted from the content around its source
+    cell (softmax-normalised), and the output is that kernel's weighted sum of the input's
+    neighbourhood of the source cell.
+
+    Args:
+        channels: channels in and out.
+        compressed: channels of the 1x1 compressor the kernels are predicted from (paper: 64).
+        k_up: reassembly kernel size (paper: 5).
+        k_enc: kernel size of the content encoder (paper: 3).
+    """
+
+    def __init__(self, channels: int, compressed: int = 64, k_up: int = 5, k_enc: int = 3) -> None:
+        super().__init__(channels)
+        compressed = min(compressed, channels)
+        self.k_up = k_up
+        self.compress = nn.Conv2d(channels, compressed, 1)
+        self.encode = nn.Conv2d(compressed, 4 * k_up * k_up, k_enc, padding=k_enc // 2)
+        self.shuffle = nn.PixelShuffle(2)
+
+    def forward(self, x: torch.Tensor, skip: Skip) -> torch.Tensor:
+        _check_grid(x, skip.size)
+        b, c, h, w = x.shape
+        k2 = self.k_up * self.k_up
+        kernels = self.shuffle(self.encode(self.compress(x)))  # (B, k2, 2h, 2w)
+        kernels = kernels.softmax(dim=1)
+        # every pixel's k_up x k_up neighbourhood, at the low resolution, then copied to the four
+        # output pixels of its cell (their source)
+        patches = F.unfold(x, self.k_up, padding=self.k_up // 2)  # (B, C * k2, h * w)
+        patches = patches.view(b, c * k2, h, w)
+        patches = F.interpolate(patches, scale_factor=2.0, mode="nearest")  # (B, C*k2, 2h, 2w)
+        patches = patches.view(b, c, k2, 2 * h, 2 * w)
+        out = (patches * kernels.unsqueeze(1)).sum(dim=2)  # (B, C, 2h, 2w)
+        return _fit_to(out, skip.size, "replicate")  # (B, C, H, W)
+
+
 UPSAMPLERS: dict[str, type[Upsampler]] = {
     "nearest": NearestUpsample,
     "bed_of_nails": BedOfNailsUpsample,
     "max_unpool": MaxUnpool,
     "transpose": TransposeConv,
+    "bilinear": BilinearUpsample,
+    "resize_conv": ResizeConv,
+    "pixel_shuffle": PixelShuffleUpsample,
+    "transpose_bilinear": TransposeBilinear,
+    "unpool_conv": UnpoolConv,
+    "carafe": CARAFE,
 }
 
 
