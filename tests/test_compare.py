@@ -78,6 +78,13 @@ def test_compare_upsamplers_sweep_and_report(sweep: Path, tmp_path: Path) -> Non
         assert float(row["params"]) == mine[0]["params"]
         assert float(row["gflops"]) == mine[0]["gflops"] > 0
         assert float(row["train_images_per_s"]) > 0
+        for key in ("checkerboard_init", "checkerboard_final"):
+            assert float(row[key]) == pytest.approx(mean_std([m[key] for m in mine])[0])
+            assert 0.0 <= float(row[key]) <= 1.0
+    # bed of nails starts with a strong stride-2 pattern in its logits; nearest cannot have one
+    assert float(rows["bed_of_nails"]["checkerboard_init"]) > float(
+        rows["nearest"]["checkerboard_init"]
+    )
     # paired bootstrap against nearest: zero for nearest itself, an interval around the others
     assert float(rows["nearest"]["delta_mIoU"]) == 0.0
     for name in FOUR[1:]:
@@ -88,6 +95,7 @@ def test_compare_upsamplers_sweep_and_report(sweep: Path, tmp_path: Path) -> Non
     report = (out / "report.md").read_text()
     for name in FOUR:
         assert f"| {name} |" in report
+    assert "checkerboard init → final |" in report
     for png in ("bars.png", "difference.png", "class_iou.png", "curves.png", "qualitative.png"):
         _png_is_a_picture(out / png)
         assert f"]({png})" in report
