@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export GLIBC_TUNABLES ?= glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=4294967295
 ARGS ?=
 
-.PHONY: help install train voc test bench lint format clean
+.PHONY: help install train voc test bench figures lint format clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ test: $(BIN)/segkit-train ## run the test suite
 
 bench: $(BIN)/segkit-train ## benchmark every upsampler on this device (bench.json, bench.md, bench.png)
 	$(BIN)/segkit-bench $(ARGS)
+
+figures: $(BIN)/segkit-train ## draw docs/figures/upsampling (ARGS="--runs <sweep folder>" for the trained panel)
+	$(BIN)/python scripts/figures.py $(ARGS)
 
 lint: $(BIN)/segkit-train ## ruff lint and format check
 	$(BIN)/ruff check .

@@ -59,6 +59,10 @@ def test_the_measure_separates_bed_of_nails_from_nearest_on_relu_features() -> N
     assert share["nearest"] < 1e-12  # the 2x2 box filter has a zero at the stride frequency
     assert share["pixel_shuffle"] < 1e-12  # ICNR: nearest resize of a conv at initialisation
     assert share["bilinear"] < 0.01 and share["transpose_bilinear"] < 0.01
+    # the same sub-pixel convolution without ICNR starts with a checkerboard
+    torch.manual_seed(0)
+    plain = create_upsampler("pixel_shuffle", 8, icnr=False)
+    assert checkerboard_share(plain(pooled, skip)) > 0.3
 
 
 def test_training_records_the_share_at_init_and_after(tiny_synthetic: Path, tmp_path: Path) -> None:
