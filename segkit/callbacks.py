@@ -18,6 +18,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.utilities import rank_zero_warn
 
 from segkit.data.palette import VOID_INDEX
@@ -235,13 +236,47 @@ class TrainSpeed(L.Callback):
         return self.batch_size / statistics.median(self.intervals)
 
 
-class SigtermCheckpoint(L.Callback):
+class LastCheckpoint(Checkpoint):
+    """Write the whole training state to ``last.ckpt`` after every validation and training epoch.
+
+    What ``resume=auto`` continues from. Lightning's ``ModelCheckpoint(save_last=True)`` rewrites
+    its last checkpoint only when it saved a top-k one, i.e. when the monitored score improved, so
+    a run killed after a plateau would go back to its last improvement. Being a ``Checkpoint``, this
+    runs after ``ModelCheckpoint`` (Lightning moves checkpoint callbacks to the end), so the state it
+    saves includes the best score just recorded.
+
+    Args:
+        dirpath: the checkpoint folder.
+    """
+
+    def __init__(self, dirpath: str | Path) -> None:
+        self.path = Path(dirpath) / "last.ckpt"
+        self._saved_step = -1
+
+    def _save(self, trainer: L.Trainer) -> None:
+        if trainer.sanity_checking or trainer.global_step == self._saved_step:
+            return
+        trainer.save_checkpoint(self.path, weights_only=False)
+        self._saved_step = trainer.global_step
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.state.fn == "fit":
+            self._save(trainer)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._save(trainer)  # an epoch without validation (check_val_every_n_epoch > 1)
+
+
+class SigtermCheckpoint(Checkpoint):
     """On SIGTERM (SLURM's notice before preemption or a time limit), save a resumable checkpoint.
 
     Lightning turns the signal into a ``SIGTERMException`` at the next batch boundary; this saves
-    the full training state there, to ``last.ckpt`` beside the other checkpoints, so that
-    ``resume=auto`` continues from it, mid-epoch, exactly. Any other exception saves nothing: a run
-    that failed (e.g. on a NaN loss) must not overwrite the checkpoints of good epochs.
+    the whole training state there, to ``last.ckpt`` beside the other checkpoints, so that
+    ``resume=auto`` continues from it exactly. The stop is held back where resuming could not be
+    exact: during validation (Lightning would stop mid-validation, and a resumed run skips that
+    validation), until the epoch's end-of-epoch logging is done, and in the middle of a gradient
+    accumulation (the accumulated gradients are not in checkpoints). Any other exception saves
+    nothing: a run that failed (e.g. on a NaN loss) must not overwrite good checkpoints.
 
     Args:
         dirpath: the checkpoint folder.
@@ -251,6 +286,38 @@ class SigtermCheckpoint(L.Callback):
     def __init__(self, dirpath: str | Path, filename: str = "last") -> None:
         self.path = Path(dirpath) / f"{filename}.ckpt"
         self.saved: Path | None = None
+        self.held = False
+
+    def _hold(self, trainer: L.Trainer) -> None:
+        connector = trainer._signal_connector
+        if connector.received_sigterm:
+            connector.received_sigterm = False
+            self.held = True
+
+    def _release(self, trainer: L.Trainer) -> None:
+        if self.held:
+            trainer._signal_connector.received_sigterm = True
+            self.held = False
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.state.fn == "fit" and not trainer.sanity_checking:
+            self._hold(trainer)
+
+    def on_validation_batch_end(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
+        if trainer.state.fn == "fit" and not trainer.sanity_checking:
+            self._hold(trainer)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.state.fn == "fit" and not trainer.sanity_checking:
+            self._hold(trainer)
+            self._release(trainer)  # Lightning stops at its next check, after the epoch's end
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:  # fmt: skip
+        accumulating = (batch_idx + 1) % trainer.accumulate_grad_batches != 0
+        if accumulating and batch_idx + 1 < trainer.num_training_batches:
+            self._hold(trainer)
+        else:
+            self._release(trainer)
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:  # fmt: skip
         from lightning.pytorch.utilities.exceptions import SIGTERMException

@@ -413,6 +413,15 @@ def _check_model(cfg: DictConfig) -> None:
         # replaces the whole node
         raise ConfigError(f"{err}; switch encoders with model/encoder={enc_name}") from None
     _check_upsampler_options(str(up_name), up_cls, upsampler)
+    deterministic = _get(cfg, "trainer.deterministic")
+    if deterministic is True and up_cls.needs_indices:
+        # PyTorch has no deterministic max_unpool2d kernel, on CPU either: it raises at the first
+        # forward under torch.use_deterministic_algorithms(True)
+        raise ConfigError(
+            f"deterministic=true with model.upsampler.name={up_name}: PyTorch's max_unpool2d has "
+            "no deterministic implementation and raises; use deterministic=warn (CPU runs are "
+            "still repeatable: each pooled value has its own target index)"
+        )
     try:
         check_pairing(str(up_name), str(enc_name))
     except ValueError as err:

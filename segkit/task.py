@@ -166,12 +166,17 @@ class SegTask(L.LightningModule):
     ) -> torch.Tensor:
         images, masks = batch
         loss = self.compute_loss(self(images), masks)
-        if not torch.isfinite(loss):
+        finite = bool(torch.isfinite(loss))
+        if self._trainer is not None and self.trainer.world_size > 1:
+            # every rank stops together (one alone would leave the others in the all-reduce)
+            finite = self.trainer.strategy.reduce_boolean_decision(finite, all=True)
+        if not finite:
             # before the optimizer step and before any checkpoint of this step: the checkpoints on
             # disk stay those of the last good validation
             lr = self.trainer.optimizers[0].param_groups[0]["lr"] if self._trainer else float("nan")
+            value = loss.item() if not torch.isfinite(loss) else "not finite on another process"
             raise NonFiniteLossError(
-                f"training loss is {loss.item()} at step {self.global_step} (epoch "
+                f"training loss is {value} at step {self.global_step} (epoch "
                 f"{self.current_epoch}, batch {batch_idx}), lr {lr:.3g}: lower optim.lr or add "
                 "optim.warmup_steps, and check the data (scripts/check_dataset.py); the "
                 "checkpoints already saved were left as they were"
@@ -234,6 +239,13 @@ class SegTask(L.LightningModule):
             for name in ("mean_value", "weight"):
                 key = f"train_loss_mean.{name}"
                 checkpoint["state_dict"][key] = torch.zeros_like(checkpoint["state_dict"][key])
+        elif self.trainer.world_size > 1:
+            # mid-epoch under DDP: every rank will load these sums, so store the mean over ranks
+            # (summed again at compute, they give every rank's contribution once)
+            for name in ("mean_value", "weight"):
+                key = f"train_loss_mean.{name}"
+                total = self.trainer.strategy.reduce(checkpoint["state_dict"][key], reduce_op="sum")
+                checkpoint["state_dict"][key] = total / self.trainer.world_size
         # ... and its W&B run (segkit-train resumes the same run id)
         for logger in self.trainer.loggers:
             if type(logger).__name__ == "WandbLogger":

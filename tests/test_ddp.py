@@ -101,6 +101,24 @@ def test_ddp_train_then_ddp_eval_equals_single_process_confusion(
     assert ddp["scores"] == single["scores"]  # Boundary IoU included
     assert sum(map(sum, single["confusion"])) == metrics["final"]["val/pixels"]
 
+    # and the DDP run resumes under DDP: one more epoch from its last.ckpt, one CSV log continued
+    proc = _cli(
+        "train", *_overrides(odd_data), "trainer=ddp", "trainer.accelerator=cpu",
+        "trainer.sync_batchnorm=false", "trainer.max_epochs=2", "resume=auto",
+        f"hydra.run.dir={run}", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    resumed = json.loads((run / "metrics.json").read_text())
+    assert resumed["epochs"] == 2 and resumed["steps"] == 2 * metrics["steps"]
+    rows = (run / "csv" / "metrics.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    epochs = [
+        r.split(",")[header.index("epoch")]
+        for r in rows[1:]
+        if r.split(",")[header.index("val/mIoU")]
+    ]
+    assert epochs == ["0", "1"]
+
 
 def _void_pixels(root: Path) -> int:
     import numpy as np

@@ -24,6 +24,7 @@ from segkit.checkpoint import CheckpointError, load_task, read_checkpoint
 from segkit.cli.train import MissingDependency, check_logger_packages, run
 from segkit.config_checks import ConfigError
 from segkit.data.checks import DataError
+from segkit.data.datamodule import SegDataModule
 from segkit.data.palette import voc_palette
 from segkit.data.synthetic import ensure_synthetic
 from segkit.data.voc import VOCSegmentation
@@ -439,6 +440,39 @@ def _(ctx: Ctx) -> tuple[str, str]:
     base = [o for o in tiny_overrides(ctx.tiny) if o != "callbacks=none"]
     cfg = compose_train(base, ctx.tmp / "out")
     return _raised(ConfigError, lambda: run(cfg))
+
+
+@case("E59")
+def _(ctx: Ctx) -> tuple[str, str]:
+    return _train(ctx, "deterministic=true", "model/upsampler=max_unpool")
+
+
+def _two_processes(ctx: Ctx, **data: object) -> SegDataModule:
+    """The tiny DataModule as rank 0 of 2 processes would build it."""
+    dm = SegDataModule(str(ctx.tiny), class_names="synthetic", num_workers=0, **data)
+    dm.setup("fit")
+    ctx.monkeypatch.setattr(dm, "_shard", lambda: (0, 2))
+    return dm
+
+
+@case("E60")
+def _(ctx: Ctx) -> tuple[str, str]:
+    dm = _two_processes(ctx, batch_size=16)  # 24 train images: 12 per process
+    return _raised(ConfigError, dm.train_dataloader)
+
+
+@case("E61")
+def _(ctx: Ctx) -> tuple[str, str]:
+    dm = _two_processes(ctx)
+    dm.val_set.ids = dm.val_set.ids[:1]  # one val image for two processes
+    return _raised(ConfigError, dm.val_dataloader)
+
+
+@case("E62")
+def _(ctx: Ctx) -> tuple[str, str]:
+    dm = SegDataModule(str(ctx.tiny), class_names="synthetic", batch_size=4, seed=7)
+    state = {"resume_epoch": 2, "resume_batch": 1, "seed": 7, "batch_size": 8, "world_size": 1}
+    return _raised(ResumeError, lambda: dm.load_state_dict(state))
 
 
 def _cli_line(ctx: Ctx, *overrides: str, kind: str, multirun: bool = False) -> tuple[str, str]:

@@ -128,21 +128,75 @@ def test_sigkill_at_a_random_step_then_resume_is_bit_identical(
     _assert_identical(_outcome(tmp_path), reference)
 
 
-def test_sigterm_saves_a_resumable_checkpoint_mid_epoch(
-    tiny_synthetic: Path, reference: dict, tmp_path: Path
+@pytest.mark.parametrize(
+    ("step", "stopped_at", "position"),
+    [
+        (BATCHES + 1, BATCHES + 2, (1, 2)),  # mid-epoch: stops at the next batch boundary
+        # in the epoch's last batch: Lightning would stop inside the validation that follows;
+        # held until the epoch (validation, logging, checkpoints) is over
+        (2 * BATCHES - 1, 2 * BATCHES, (2, 0)),
+    ],
+)
+def test_sigterm_saves_a_resumable_checkpoint(
+    tiny_synthetic: Path,
+    reference: dict,
+    tmp_path: Path,
+    step: int,
+    stopped_at: int,
+    position: tuple[int, int],
 ) -> None:
-    step = BATCHES + 1  # inside the second epoch
     stopped = _train(tiny_synthetic, tmp_path, *_kill_at(step, "SIGTERM"))
     assert stopped.returncode == 143, stopped.stderr[-3000:]
     last = tmp_path / "checkpoints" / "last.ckpt"
-    assert f"segkit-train: stopped by SIGTERM at step {step + 1}; saved {last}" in stopped.stderr
+    assert f"segkit-train: stopped by SIGTERM at step {stopped_at}; saved {last}" in stopped.stderr
     assert "resume=auto" in stopped.stderr
     checkpoint = torch.load(last, weights_only=True)
-    assert checkpoint["global_step"] == step + 1  # the step in flight finished, then it saved
-    assert checkpoint["SegDataModule"] == {"resume_epoch": 1, "resume_batch": 2}
+    assert checkpoint["global_step"] == stopped_at  # the step in flight finished, then it saved
+    state = checkpoint["SegDataModule"]
+    assert (state["resume_epoch"], state["resume_batch"]) == position
+    assert (state["seed"], state["batch_size"], state["world_size"]) == (7, 8, 1)
     resumed = _train(tiny_synthetic, tmp_path, "resume=auto")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     _assert_identical(_outcome(tmp_path), reference)
+
+
+def test_sigterm_waits_for_the_end_of_a_gradient_accumulation(
+    tiny_synthetic: Path, tmp_path: Path
+) -> None:
+    accumulate = ("trainer.accumulate_grad_batches=2",)
+    result = _train(tiny_synthetic, tmp_path / "ref", *accumulate)
+    assert result.returncode == 0, result.stderr[-3000:]
+    want = _outcome(tmp_path / "ref")
+    run = tmp_path / "run"
+    # batch 0 of epoch 1 starts an accumulation of two batches: the stop waits for batch 1
+    stopped = _train(tiny_synthetic, run, *accumulate, *_kill_at(2, "SIGTERM"))
+    assert stopped.returncode == 143, stopped.stderr[-3000:]
+    assert (
+        torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["SegDataModule"][
+            "resume_batch"
+        ]
+        == 2
+    )
+    resumed = _train(tiny_synthetic, run, *accumulate, "resume=auto")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    got = _outcome(run)
+    for key in ("final", "best", "log", "step"):
+        assert got[key] == want[key], key
+    for name, tensor in want["state_dict"].items():
+        assert torch.equal(got["state_dict"][name], tensor), name
+
+
+def test_last_checkpoint_follows_training_when_the_score_stops_improving(
+    tiny_synthetic: Path, tmp_path: Path
+) -> None:
+    # monitoring the best-so far score with mode=min: only epoch 0 ever "improves"
+    result = _train(tiny_synthetic, tmp_path, "callbacks.model_checkpoint.monitor=val/mIoU_best",
+                    "callbacks.model_checkpoint.mode=min")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert names[0].startswith("epoch000") and names[1:] == ["last.ckpt"]
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["global_step"] == EPOCHS * BATCHES  # the final state, not the last improvement
 
 
 def test_atomic_checkpoint_write_keeps_the_previous_file_when_killed(

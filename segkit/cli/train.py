@@ -92,10 +92,17 @@ def check_launch(cfg: DictConfig) -> None:
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return
     strategy, devices = str(trainer.get("strategy", "auto")), trainer.get("devices", 1)
-    spawned_by_lightning = strategy.startswith("ddp") and "spawn" not in strategy
+    several = str(devices) not in ("1", "None")
+    if str(devices) in ("auto", "-1"):  # every visible GPU; one process on a CPU
+        several = not on_cpu and torch.cuda.device_count() > 1
+    several = several or int(trainer.get("num_nodes", 1)) > 1
+    # strategy=auto with several devices is DDP as well: Lightning picks it
+    spawned_by_lightning = strategy == "auto" or (
+        strategy.startswith("ddp") and "spawn" not in strategy
+    )
     if (
         spawned_by_lightning
-        and str(devices) not in ("1", "None")
+        and several
         and not (os.environ.get("SLURM_NTASKS") or os.environ.get("LOCAL_RANK"))
     ):
         raise LaunchError(
@@ -123,8 +130,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
     from lightning.pytorch.utilities.exceptions import SIGTERMException
+    from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
-    from segkit.callbacks import CheckerboardProbe, SigtermCheckpoint, TrainSpeed
+    from segkit.callbacks import CheckerboardProbe, LastCheckpoint, SigtermCheckpoint, TrainSpeed
     from segkit.checkpoint import AtomicCheckpointIO, read_checkpoint
     from segkit.io import COST_KEYS, RECORDS_FILE, write_json
     from segkit.profiling import count_params, forward_gflops
@@ -140,10 +148,15 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     ckpt_path = resolve_resume(cfg.paths.output_dir, cfg.get("resume"), cfg.get("ckpt_path"))
     # weights-only, one-line errors, before any training
     resumed = read_checkpoint(ckpt_path) if ckpt_path else {}
-    L.seed_everything(cfg.seed, workers=True)
+    # a run continued in its own folder also continues its logs (W&B run, CSV rows); a checkpoint
+    # from elsewhere only starts this run from that state
+    same_run = bool(ckpt_path) and Path(ckpt_path).resolve().is_relative_to(
+        Path(cfg.paths.output_dir).resolve()
+    )
+    seed = L.seed_everything(cfg.seed, workers=True)  # seed=null: one is drawn and used throughout
     output_dir = Path(cfg.paths.output_dir)
 
-    datamodule = instantiate(cfg.data, seed=cfg.seed)
+    datamodule = instantiate(cfg.data, seed=seed)
     task = SegTask(
         num_classes=datamodule.num_classes,
         class_names=list(datamodule.class_names),
@@ -156,24 +169,23 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     )
     callbacks = _instantiate_all(cfg.get("callbacks"))
     logger_cfg = cfg.get("logger") or {}
-    if resumed.get("segkit_wandb_id") and "wandb" in logger_cfg:
+    if same_run and resumed.get("segkit_wandb_id") and "wandb" in logger_cfg:
         with open_dict(logger_cfg):  # continue the interrupted run's W&B run, not a new one
             logger_cfg.wandb.id = resumed["segkit_wandb_id"]
             logger_cfg.wandb.resume = "allow"
     loggers = _instantiate_all(logger_cfg)
-    for logger in loggers:  # a resumed CSV log goes on from the checkpoint's step
-        if resumed and isinstance(logger, CSVLogger):
+    for (
+        logger
+    ) in loggers:  # a resumed CSV log goes on from the checkpoint's step (rank 0 writes it)
+        if same_run and rank_zero_only.rank == 0 and isinstance(logger, CSVLogger):
             kept = csv_rows_until(Path(logger.log_dir) / "metrics.csv", resumed["global_step"])
             logger.experiment.metrics[:0] = kept  # the file is rewritten with them on next save
     if not loggers:  # LearningRateMonitor has nowhere to write without a logger
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     if cfg.trainer.get("enable_checkpointing", True):
-        # always a last.ckpt (resume=auto) and a SIGTERM checkpoint, whatever the callbacks group
-        checkpoints = [c for c in callbacks if isinstance(c, ModelCheckpoint)]
-        if not checkpoints:
-            checkpoints = [ModelCheckpoint(dirpath=output_dir / "checkpoints", save_last=True)]
-            callbacks.append(checkpoints[0])
-        callbacks.append(SigtermCheckpoint(checkpoints[0].dirpath or output_dir / "checkpoints"))
+        # always last.ckpt (resume=auto) and a SIGTERM checkpoint, whatever the callbacks group
+        checkpoint_dir = output_dir / "checkpoints"
+        callbacks += [LastCheckpoint(checkpoint_dir), SigtermCheckpoint(checkpoint_dir)]
     trainer = instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
     )
@@ -194,7 +206,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             )
         ) from None
 
-    checkpoint = trainer.checkpoint_callback
+    # the best-score checkpoint (callbacks.model_checkpoint), not segkit's last.ckpt writer
+    checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
     speed = next((c for c in trainer.callbacks if isinstance(c, TrainSpeed)), None)
     probe = next((c for c in trainer.callbacks if isinstance(c, CheckerboardProbe)), None)
     crop = int(cfg.data.crop_size)
@@ -204,7 +217,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "encoder": cfg.model.encoder.name,
         "fusion": cfg.model.fusion,
         "dataset": str(Path(cfg.data.root).resolve()),
-        "seed": cfg.seed,
+        "seed": seed,
         "params": count_params(task.net),
         # forward GFLOPs of one training-crop-sized image (not counted through torch.compile)
         "gflops": None if cfg.compile else round(forward_gflops(task.net, crop, crop), 4),

@@ -17,6 +17,7 @@ from segkit.data.synthetic import CLASS_NAMES as SYNTHETIC_CLASSES
 from segkit.data.synthetic import SyntheticSpec, ensure_synthetic
 from segkit.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transforms, train_transforms
 from segkit.data.voc import VOC_CLASSES, VOCSegmentation, resolve_voc_dir
+from segkit.errors import ConfigError, ResumeError
 
 
 def pad_collate(
@@ -130,6 +131,7 @@ class SegDataModule(L.LightningDataModule):
         self.train_set: VOCSegmentation | None = None
         self.val_set: VOCSegmentation | None = None
         self._resume_at: tuple[int, int] | None = None  # (epoch, batch) from a checkpoint
+        self._train_sampler: ResumableSampler | None = None
 
     @property
     def num_classes(self) -> int:
@@ -158,6 +160,12 @@ class SegDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         assert self.train_set is not None, "call setup('fit') first"
         rank, world_size = self._shard()
+        if len(self.train_set) // world_size < self.batch_size:
+            raise ConfigError(
+                f"data.batch_size={self.batch_size} per process with {world_size} processes needs "
+                f"{self.batch_size * world_size} training images, the split has "
+                f"{len(self.train_set)}; lower data.batch_size or trainer.devices"
+            )
         sampler = ResumableSampler(
             len(self.train_set), self.seed, self.batch_size, True, rank, world_size
         )
@@ -165,6 +173,7 @@ class SegDataModule(L.LightningDataModule):
         # also built once to count steps; any later rebuild is for a later epoch)
         if self._resume_at is not None and self.trainer.current_epoch <= self._resume_at[0]:
             sampler.resume_at(*self._resume_at)
+        self._train_sampler = sampler
         return DataLoader(
             self.train_set,
             batch_size=self.batch_size,
@@ -177,26 +186,49 @@ class SegDataModule(L.LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         """Validation in dataset order, each image on exactly one rank (no padding duplicates)."""
         assert self.val_set is not None, "call setup('validate') first"
+        rank, world_size = self._shard()
+        if len(self.val_set) < world_size:  # a rank without images would wait in the metric sync
+            raise ConfigError(
+                f"{len(self.val_set)} val images for {world_size} processes; every process needs "
+                "at least one: use fewer trainer.devices (or a larger val split)"
+            )
         return DataLoader(
             self.val_set,
             batch_size=self.val_batch_size,
-            sampler=ShardedEvalSampler(len(self.val_set), *self._shard()),
+            sampler=ShardedEvalSampler(len(self.val_set), rank, world_size),
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             collate_fn=pad_collate,
         )
+
+    def _order(self) -> dict[str, int]:
+        """What fixes the training order: a resume must keep these to continue exactly."""
+        return {"seed": self.seed, "batch_size": self.batch_size, "world_size": self._shard()[1]}
 
     def state_dict(self) -> dict[str, int]:
         """Where training stands, saved in checkpoints: the epoch and batch to continue from."""
         trainer = self.trainer
         if trainer is None or trainer.state.fn != "fit":
             return {}
-        epoch = trainer.current_epoch
+        # the epoch the sampler is in (Lightning's epoch counter has already moved on when a
+        # checkpoint is taken after an epoch's end-of-epoch hooks)
+        sampler = self._train_sampler
+        epoch = sampler.epoch if sampler is not None else trainer.current_epoch
         done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
         if done >= trainer.num_training_batches:  # the epoch's training is over
             epoch, done = epoch + 1, 0
-        return {"resume_epoch": epoch, "resume_batch": done}
+        return {"resume_epoch": epoch, "resume_batch": done, **self._order()}
 
     def load_state_dict(self, state_dict: dict[str, int]) -> None:
-        if "resume_epoch" in state_dict:
-            self._resume_at = (int(state_dict["resume_epoch"]), int(state_dict["resume_batch"]))
+        if "resume_epoch" not in state_dict:
+            return
+        changed = {
+            k: (state_dict[k], v) for k, v in self._order().items() if state_dict.get(k, v) != v
+        }
+        if changed:
+            what = ", ".join(f"{k} {old} -> {new}" for k, (old, new) in changed.items())
+            raise ResumeError(
+                f"the checkpoint's run trained with other settings ({what}); resume with the "
+                "original seed, data.batch_size and number of processes, or start a new run"
+            )
+        self._resume_at = (int(state_dict["resume_epoch"]), int(state_dict["resume_batch"]))
