@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from segkit.cli import CONFIG_DIR
+from segkit.explain import EXAMPLE_MAP
 from segkit.models import UPSAMPLERS, Skip, create_upsampler
 from segkit.models.upsamplers import TransposeConv
 
@@ -98,12 +99,7 @@ def test_max_unpool_without_indices_says_why() -> None:
 
 
 # Worked example: a 4x4 map, 2x2/2 max pooling, then the three fixed restorations, by hand.
-X = torch.tensor(
-    [[1.0, 5, 2, 0],
-     [3, 4, 8, 6],
-     [7, 9, 1, 2],
-     [0, 6, 3, 4]]
-)  # fmt: skip
+X = EXAMPLE_MAP  # [[1, 5, 2, 0], [3, 4, 8, 6], [7, 9, 1, 2], [0, 6, 3, 4]], drawn in the docs
 POOLED = torch.tensor([[5.0, 8], [9, 4]])
 EXPECTED = {
     "nearest": [[5, 5, 8, 8], [5, 5, 8, 8], [9, 9, 4, 4], [9, 9, 4, 4]],
