@@ -136,7 +136,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from segkit.checkpoint import AtomicCheckpointIO, read_checkpoint
     from segkit.io import COST_KEYS, RECORDS_FILE, write_json
     from segkit.profiling import count_params, forward_gflops
-    from segkit.resume import csv_rows_until, resolve_resume
+    from segkit.resume import csv_rows_until, last_checkpoint, resolve_resume
     from segkit.task import SegTask
 
     start = time.perf_counter()
@@ -184,7 +184,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     if cfg.trainer.get("enable_checkpointing", True):
         # always last.ckpt (resume=auto) and a SIGTERM checkpoint, whatever the callbacks group
-        checkpoint_dir = output_dir / "checkpoints"
+        checkpoint_dir = last_checkpoint(output_dir).parent  # the file resume=auto looks for
         callbacks += [LastCheckpoint(checkpoint_dir), SigtermCheckpoint(checkpoint_dir)]
     trainer = instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
