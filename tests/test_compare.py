@@ -165,11 +165,17 @@ def test_wandb_source_maps_runs_like_local_ones(
             }
             if upsampler is None:
                 self.config = {"lr": 1}  # some other project's run: skipped
-            self.summary = {"val/mIoU": 0.5, "val/boundary_mIoU": 0.25, "params": 10, "gflops": 1.5}
+            self.summary = {"val/mIoU": 0.5, "val/boundary_mIoU": 0.25, "params": 10, "gflops": 1.5,
+                            "trainer/global_step": 20}  # fmt: skip
 
         def scan_history(self, keys: list[str]) -> list[dict]:
-            rows = [{"epoch": 0, "val/mIoU": 0.4}, {"epoch": 0, "train/loss_epoch": 2.0},
+            # Lightning's WandbLogger logs trainer/global_step in every row; validation twice an epoch
+            rows = [{"epoch": 0, "val/mIoU": 0.3}, {"epoch": 0, "val/mIoU": 0.4},
+                    {"epoch": 0, "train/loss_epoch": 2.0}, {"epoch": 1, "val/mIoU": 0.45},
                     {"epoch": 1, "val/mIoU": 0.5}, {"epoch": 1, "train/loss_epoch": 1.0}]  # fmt: skip
+            for i, row in enumerate(rows):
+                row["trainer/global_step"] = [4, 9, 9, 14, 19, 19][i]
+                row["_step"] = i
             return [r for r in rows if set(keys) <= set(r)]  # as W&B: rows holding every key
 
         def file(self, name: str) -> File:
@@ -195,6 +201,10 @@ def test_wandb_source_maps_runs_like_local_ones(
     )
     assert run.metrics["gflops"] == 1.5 and run.curves["val/mIoU"] == [0.4, 0.5]
     assert run.curves["train/loss_epoch"] == [2.0, 1.0]
+    # every validation by training step (for the convergence check), the run's length
+    assert run.val_steps["step"] == [4.0, 9.0, 14.0, 19.0]
+    assert run.val_steps["val/mIoU"] == [0.3, 0.4, 0.45, 0.5]
+    assert run.total_steps == 20
     assert np.array_equal(run.load_records()["confusions"], confusions)
 
 

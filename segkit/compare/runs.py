@@ -31,12 +31,17 @@ class Run:
         metrics: the contents of its ``metrics.json`` (``final`` holds the last validation).
         curves: per-epoch series, ``{"epoch": [...], "train/loss_epoch": [...], "val/mIoU": [...]}``.
         records: path of its ``val_records.npz`` (per-image confusions, sample predictions).
+        val_steps: every validation by training step, ``{"step": [...], "val/mIoU": [...],
+            "val/boundary_mIoU": [...]}`` (several per epoch with ``trainer.val_check_interval``).
+        last_step: the last training step in its log (None: no log).
     """
 
     name: str
     metrics: dict[str, Any]
     curves: dict[str, list[float]] = field(default_factory=dict)
     records: Path | None = None
+    val_steps: dict[str, list[float]] = field(default_factory=dict)
+    last_step: float | None = None
 
     @property
     def upsampler(self) -> str:
@@ -51,6 +56,13 @@ class Run:
         value = self.metrics.get("final", {}).get(f"val/{key}")
         return float("nan") if value is None else float(value)
 
+    @property
+    def total_steps(self) -> float | None:
+        """The run's length in training steps: ``metrics.json`` ``steps`` or the last logged step,
+        whichever is larger (Lightning logs a validation at the step before the next one)."""
+        known = [float(v) for v in (self.metrics.get("steps"), self.last_step) if v is not None]
+        return max(known) if known else None
+
     def load_records(self) -> dict[str, np.ndarray] | None:
         if self.records is None or not self.records.is_file():
             return None
@@ -59,13 +71,55 @@ class Run:
 
 
 CURVE_KEYS = ("train/loss_epoch", "val/mIoU", "val/boundary_mIoU")
+VAL_KEYS = ("val/mIoU", "val/boundary_mIoU")
+# the training step of a logged row: Lightning's CSVLogger column; W&B rows from Lightning's
+# WandbLogger carry trainer/global_step
+STEP_KEYS = ("step", "trainer/global_step")
+
+
+def read_log(csv_path: Path) -> list[dict[str, str | None]]:
+    """The rows of a Lightning CSV log (empty cells as None)."""
+    with csv_path.open(newline="") as f:
+        return [{k: (v if v != "" else None) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
 def read_curves(csv_path: Path) -> dict[str, list[float]]:
     """Per-epoch series from a Lightning CSV log (the last value logged in each epoch)."""
-    with csv_path.open(newline="") as f:
-        rows = [{k: (v if v != "" else None) for k, v in row.items()} for row in csv.DictReader(f)]
-    return curves_from_rows(rows)
+    return curves_from_rows(read_log(csv_path))
+
+
+def _step(row: dict[str, Any], keys: Iterable[str]) -> float | None:
+    for key in keys:
+        if row.get(key) is not None:
+            return float(row[key])
+    return None
+
+
+def val_steps_from_rows(
+    rows: Iterable[dict[str, Any]], step_keys: Iterable[str] = STEP_KEYS
+) -> tuple[dict[str, list[float]], float | None]:
+    """Validations by training step and the last step of any row.
+
+    Returns:
+        ``({"step": [...], key: [...]}`` for :data:`VAL_KEYS`, sorted by step, one entry per step
+        (the last row wins, as after a resumed run), the largest step of any row or None).
+    """
+    step_keys = tuple(step_keys)
+    by_step: dict[float, dict[str, float]] = {}
+    last = None
+    for row in rows:
+        step = _step(row, step_keys)
+        if step is None:
+            continue
+        last = step if last is None else max(last, step)
+        for key in VAL_KEYS:
+            if row.get(key) is not None:
+                by_step.setdefault(step, {})[key] = float(row[key])
+    steps = sorted(by_step)
+    series: dict[str, list[float]] = {"step": steps}
+    for key in VAL_KEYS:
+        series[key] = [by_step[s].get(key, math.nan) for s in steps]
+    return series, last
 
 
 def curves_from_rows(rows: Iterable[dict[str, Any]]) -> dict[str, list[float]]:
@@ -110,12 +164,16 @@ def find_runs(root: str | Path) -> list[Run]:
         folder = path.parent
         csvs = sorted(folder.glob("csv/**/metrics.csv"), key=lambda p: p.stat().st_mtime)
         records = folder / RECORDS_FILE
+        rows = read_log(csvs[-1]) if csvs else []
+        val_steps, last_step = val_steps_from_rows(rows, ("step",))
         runs.append(
             Run(
                 name=str(folder.relative_to(root)) if folder != root else folder.name,
                 metrics=metrics,
-                curves=read_curves(csvs[-1]) if csvs else {},
+                curves=curves_from_rows(rows) if csvs else {},
                 records=records if records.is_file() else None,
+                val_steps=val_steps if rows else {},
+                last_step=last_step,
             )
         )
     if not runs:
@@ -129,7 +187,10 @@ def wandb_runs(path: str, group: str | None = None, download_to: Path | None = N
     """Finished segkit runs of a W&B project ``entity/project`` through the public API (online).
 
     ``metrics.json`` is rebuilt from each run's config and summary; the curves come from its history
-    and ``val_records.npz`` is downloaded (into ``download_to``) when the run uploaded it.
+    (validations by ``trainer/global_step``, which Lightning's WandbLogger logs in every row; W&B's
+    own ``_step`` counts log calls, and is used, with the run's length on the same axis, only for
+    runs without it) and ``val_records.npz`` is downloaded (into ``download_to``) when the run
+    uploaded it.
     """
     try:
         import wandb
@@ -150,11 +211,21 @@ def wandb_runs(path: str, group: str | None = None, download_to: Path | None = N
             "seed": seed,
             "encoder": config["model"]["encoder"]["name"],
             **{key: summary.get(key) for key in COST_KEYS},
+            "steps": summary.get("trainer/global_step"),
             "final": final,
         }
-        # scan_history returns only rows holding every requested key: one scan per key
-        rows = [row for key in CURVE_KEYS for row in wrun.scan_history(keys=["epoch", key])]
+        # scan_history returns only rows holding every requested key: one scan per key, with the
+        # training step when the run logged it
+        rows = []
+        for key in CURVE_KEYS:
+            scanned = list(wrun.scan_history(keys=["epoch", "trainer/global_step", key]))
+            rows += scanned or list(wrun.scan_history(keys=["epoch", key]))
         curves = curves_from_rows(rows)
+        if any(row.get("trainer/global_step") is not None for row in rows):
+            val_steps, last_step = val_steps_from_rows(rows, ("trainer/global_step",))
+        else:  # W&B's log-call counter: the run's length on that axis, not its training steps
+            val_steps, last_step = val_steps_from_rows(rows, ("_step",))
+            metrics["steps"] = None
         records = None
         if download_to is not None:
             try:
@@ -163,7 +234,16 @@ def wandb_runs(path: str, group: str | None = None, download_to: Path | None = N
                 records = target / RECORDS_FILE
             except Exception:  # the run did not upload its records: no image-paired bootstrap
                 records = None
-        runs.append(Run(name=f"{path}/{wrun.id}", metrics=metrics, curves=curves, records=records))
+        runs.append(
+            Run(
+                name=f"{path}/{wrun.id}",
+                metrics=metrics,
+                curves=curves,
+                records=records,
+                val_steps=val_steps,
+                last_step=last_step,
+            )
+        )
     if not runs:
         raise CompareError(
             f"no finished segkit runs in W&B project {path}" + (f" group {group}" if group else "")
