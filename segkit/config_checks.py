@@ -498,6 +498,22 @@ def _check_optim(cfg: DictConfig) -> None:
             raise ConfigError(f"unknown {kind} {show(value)} ({key}); valid: {', '.join(valid)}")
 
 
+def check_void_rule(cfg: DictConfig) -> None:
+    """``boundary.void_rule`` is one of Boundary IoU's void rules (``segkit.metrics.VOID_RULES``).
+
+    Also used by ``segkit-eval``, whose config may set it.
+    """
+    value = _get(cfg, "boundary.void_rule")
+    if value is _ABSENT:
+        return
+    from segkit.metrics import VOID_RULES
+
+    if value not in VOID_RULES:
+        raise ConfigError(
+            f"unknown void rule {show(value)} (boundary.void_rule); valid: {', '.join(VOID_RULES)}"
+        )
+
+
 def _check_inference(cfg: DictConfig) -> None:
     """``inference.*``, in case a train config sets it (training validates with whole images)."""
     values = _get(cfg, "inference")
@@ -567,6 +583,7 @@ def validate_train_config(cfg: DictConfig) -> None:
     _check_strings(cfg)
     _check_cross(cfg)
     _check_optim(cfg)
+    check_void_rule(cfg)
     _check_paths(cfg)
     spec = _check_synthetic(cfg)
     class_names = _class_names(cfg)

@@ -7,7 +7,9 @@ mIoU is the mean over classes whose union (TP+FP+FN) is non-zero; whenever every
 is a torchmetrics state with sum reduction, so it is synchronised across DDP processes.
 
 Boundary IoU (Cheng et al., CVPR 2021) scores only the band of pixels within ``d`` of each class
-region's contour, where upsamplers differ most; it is accumulated over the dataset like mIoU.
+region's contour, where upsamplers differ most; it is accumulated over the dataset like mIoU. Each
+image is scored at its own size (its band width from its own diagonal, its own border a contour),
+so padded batches give exactly the scores of one image at a time.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from torchmetrics import Metric
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 IGNORE_INDEX = 255
+# How Boundary IoU treats ground-truth void (see :class:`BoundaryIoU`): ``fill``, void takes the
+# predicted label; ``authors``, the rule of the Boundary IoU authors' panoptic evaluator.
+VOID_RULES = ("fill", "authors")
 
 
 def scores_from_confusion(confmat: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -30,8 +35,10 @@ def scores_from_confusion(confmat: torch.Tensor) -> dict[str, torch.Tensor]:
         confmat: ``(C, C)`` counts.
 
     Returns:
-        ``IoU`` (C,) with NaN for classes of zero union, ``mIoU``, ``pixel_acc``, ``mean_acc``
-        (mean recall over classes present in the ground truth), and ``present`` (C,) bool.
+        ``IoU`` (C,) with NaN for classes of zero union, ``mIoU``, ``fwIoU`` (frequency-weighted
+        IoU, as pytorch-semseg reports it: each class's IoU weighted by its share of the
+        ground-truth pixels), ``pixel_acc``, ``mean_acc`` (mean recall over classes present in the
+        ground truth), and ``present`` (C,) bool.
     """
     confmat = confmat.double()
     tp = confmat.diag()
@@ -44,9 +51,11 @@ def scores_from_confusion(confmat: torch.Tensor) -> dict[str, torch.Tensor]:
     acc = torch.where(has_gt, tp / gt.clamp(min=1), torch.full_like(tp, float("nan")))
     total = confmat.sum()
     nan = torch.tensor(float("nan"), dtype=torch.float64)
+    freq = gt / total if total > 0 else torch.zeros_like(gt)  # a class with gt > 0 has union > 0
     return {
         "IoU": iou,
         "mIoU": iou[present].mean() if present.any() else nan,
+        "fwIoU": (freq[has_gt] * iou[has_gt]).sum() if has_gt.any() else nan,
         "pixel_acc": tp.sum() / total if total > 0 else nan,
         "mean_acc": acc[has_gt].mean() if has_gt.any() else nan,
         "present": present,
@@ -88,14 +97,14 @@ class SegMetrics(MulticlassConfusionMatrix):
     def named_scores(
         self, prefix: str = "", scores: dict[str, torch.Tensor] | None = None
     ) -> dict[str, float]:
-        """Flat ``{prefix + name: value}``: mIoU, pixel_acc, mean_acc, pixels, ``IoU/<class>``.
+        """Flat ``{prefix + name: value}``: mIoU, fwIoU, pixel_acc, mean_acc, pixels, ``IoU/<class>``.
 
         Args:
             prefix: prepended to every name, e.g. ``"val/"``.
             scores: what :meth:`compute` returned (computed now when not given).
         """
         scores = self.compute() if scores is None else scores
-        out = {f"{prefix}{k}": float(scores[k]) for k in ("mIoU", "pixel_acc", "mean_acc")}
+        out = {f"{prefix}{k}": float(scores[k]) for k in ("mIoU", "fwIoU", "pixel_acc", "mean_acc")}
         out[f"{prefix}pixels"] = int(scores["confmat"].sum())  # non-void pixels scored
         for name, value in zip(self.class_names, scores["IoU"].tolist(), strict=True):
             out[f"{prefix}IoU/{name}"] = value
@@ -177,16 +186,30 @@ class BoundaryIoU(Metric):
     """Dataset-level Boundary IoU per class, for semantic segmentation.
 
     For each image and class c, ``G`` and ``P`` are the bands of the ground-truth and predicted
-    regions of c within ``d`` of their contours; intersections ``|G & P|`` and unions ``|G | P|``
-    are summed over the dataset, void pixels excluded, and ``IoU_c`` is their ratio. Void pixels
-    take the predicted label in the ground truth before the bands are drawn, so void (such as VOC's
-    band around objects, or batch padding) neither adds contours nor moves them. The mean is
-    taken over classes with a non-zero union, as mIoU.
+    regions of c within ``d`` of their contours (the image border counts as a contour);
+    intersections ``|G & P|`` and unions are summed over the dataset, and ``IoU_c`` is their ratio.
+    The mean is taken over classes with a non-zero union, as mIoU.
+
+    Each image is scored at its own size: ``d`` comes from its own diagonal, and its own border
+    is a contour, whatever padding a batch adds (pass ``sizes`` to :meth:`update`), so the scores
+    do not depend on the batch size.
+
+    Ground-truth void is treated by ``void_rule``:
+
+    - ``fill`` (segkit's default): void takes the predicted label in the ground truth before the
+      bands are drawn, so void neither adds contours nor moves them; the union is ``|G | P|`` on
+      scored pixels. A prediction right on every scored pixel scores 1.
+    - ``authors``: the rule of the Boundary IoU authors' panoptic evaluator (boundary-iou-api,
+      ``coco_panoptic_api/evaluation.py``): ``G`` is drawn against void (void is another region,
+      so a class next to void has a contour there), and the union is ``|G| + |P| - |G & P|`` less
+      the pixels of ``P`` on void. On VOC, whose objects are ringed by void, a prediction right on
+      every scored pixel then scores well below 1, since its contours lie inside the void ring.
 
     Args:
         num_classes: number of classes.
         dilation_ratio: ``d`` as a fraction of each image's diagonal (the paper: 0.02).
         width: a fixed ``d`` in pixels instead (overrides ``dilation_ratio``).
+        void_rule: ``fill`` or ``authors`` (:data:`VOID_RULES`).
         ignore_index: void label.
     """
 
@@ -198,6 +221,7 @@ class BoundaryIoU(Metric):
         num_classes: int,
         dilation_ratio: float = 0.02,
         width: int | None = None,
+        void_rule: str = "fill",
         ignore_index: int = IGNORE_INDEX,
         **kwargs,
     ) -> None:
@@ -206,27 +230,70 @@ class BoundaryIoU(Metric):
             raise ValueError(f"boundary width must be >= 1 pixel, got {width}")
         if width is None and not dilation_ratio > 0:
             raise ValueError(f"boundary dilation_ratio must be > 0, got {dilation_ratio}")
+        if void_rule not in VOID_RULES:
+            raise ValueError(
+                f"unknown void rule {void_rule!r} (boundary.void_rule); valid: {', '.join(VOID_RULES)}"
+            )
         self.num_classes, self.dilation_ratio, self.width = num_classes, dilation_ratio, width
-        self.ignore_index = ignore_index
+        self.void_rule, self.ignore_index = void_rule, ignore_index
         zeros = torch.zeros(num_classes, dtype=torch.int64)
         self.add_state("intersection", default=zeros.clone(), dist_reduce_fx="sum")
         self.add_state("union", default=zeros.clone(), dist_reduce_fx="sum")
 
-    def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
+    def band_width(self, height: int, width: int) -> int:
+        """``d`` for an image of ``height`` x ``width`` pixels."""
+        return self.width or boundary_width(height, width, self.dilation_ratio)
+
+    def update(
+        self,
+        preds: torch.Tensor,
+        target: torch.Tensor,
+        sizes: torch.Tensor | Sequence[Sequence[int]] | None = None,
+    ) -> None:
         """Add a batch: ``preds`` and ``target`` ``(B, H, W)`` labels (void in ``target``).
 
-        ``d`` comes from the batch's height and width: with ``val_batch_size`` 1 (the VOC
-        default) that is each image's own diagonal.
+        Args:
+            preds: predicted labels.
+            target: ground-truth labels.
+            sizes: ``(B, 2)`` each image's own height and width, at the top left of its padded
+                maps (what :func:`segkit.data.datamodule.pad_collate` returns); ``None``: every
+                image fills the whole ``H x W``. Pixels outside an image are not scored.
         """
-        d = self.width or boundary_width(*target.shape[-2:], self.dilation_ratio)
-        valid = target != self.ignore_index  # (B, H, W)
-        # Void carries no contour: there the truth takes the prediction's label, so a band only
-        # differs where the prediction differs on scored pixels.
-        truth = torch.where(valid, target, preds)
+        b, h, w = target.shape
+        if sizes is None:
+            extents = [(h, w)] * b
+        else:
+            extents = [(int(y), int(x)) for y, x in torch.as_tensor(sizes).tolist()]
+            if len(extents) != b or not all(1 <= y <= h and 1 <= x <= w for y, x in extents):
+                raise ValueError(f"sizes {extents} do not fit {b} label maps of {h}x{w}")
+        # Images of one size share d and are scored in one pass (the whole batch, unpadded).
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, extent in enumerate(extents):
+            groups.setdefault(extent, []).append(i)
+        for (height, width), index in groups.items():
+            if len(index) < b:
+                rows = torch.tensor(index, device=target.device)
+                p, t = preds.index_select(0, rows), target.index_select(0, rows)
+            else:
+                p, t = preds, target
+            p, t = p[:, :height, :width], t[:, :height, :width]  # (N, height, width)
+            self._add(p, t, self.band_width(height, width))
+
+    def _add(self, preds: torch.Tensor, target: torch.Tensor, d: int) -> None:
+        """Count the bands of images ``(N, H, W)`` that are exactly ``H x W``, with width ``d``."""
+        valid = target != self.ignore_index  # (N, H, W)
+        if self.void_rule == "fill":
+            # Void carries no contour: there the truth takes the prediction's label, so a band
+            # only differs where the prediction differs on scored pixels.
+            truth = torch.where(valid, target, preds)
+        else:
+            # The authors' rule: void is a region of its own, whose edge is a contour of the
+            # classes next to it; the predicted band's pixels on void leave the union (below).
+            truth = target
         # A pixel is in the band of its own class (and of no other) exactly when a different label
         # or the image border lies within d of it, so one pass per label map serves every class.
         gt = label_boundary(truth, d) & valid
-        pr = label_boundary(preds, d) & valid
+        pr = label_boundary(preds, d) & valid  # without the predicted band's pixels on void
         c = self.num_classes
         both = gt & pr & (truth == preds)
         inter = torch.bincount(truth[both].clamp(max=c), minlength=c + 1)[:c]

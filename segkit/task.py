@@ -69,7 +69,8 @@ class SegTask(L.LightningModule):
             ``class_weights`` (one per class; overrides it).
         ignore_index: void label, shared by padding, the loss and the metrics.
         boundary: Boundary IoU settings, ``dilation_ratio`` (of the image diagonal, default 0.02)
-            or ``width`` (pixels); logged as ``val/boundary_mIoU``.
+            or ``width`` (pixels), and ``void_rule`` (``fill``, the default, or ``authors``;
+            :class:`segkit.metrics.BoundaryIoU`); logged as ``val/boundary_mIoU``.
         inference: how validation computes logits (:class:`segkit.inference.InferenceConfig`:
             ``mode`` whole | slide, ``crop``, ``stride``, ``flip``, ``scales``); default whole image.
         channels_last: run the network in channels-last memory format (meant for GPUs).
@@ -94,7 +95,7 @@ class SegTask(L.LightningModule):
             list(class_names) if class_names is not None else [str(i) for i in range(num_classes)]
         )
         model, optim, loss = dict(model or {}), dict(optim or {}), dict(loss or {})
-        boundary = {"dilation_ratio": 0.02, "width": None, **(boundary or {})}
+        boundary = {"dilation_ratio": 0.02, "width": None, "void_rule": "fill", **(boundary or {})}
         self.save_hyperparameters(
             {"num_classes": num_classes, "class_names": class_names, "model": model, "optim": optim,
              "loss": loss, "ignore_index": ignore_index, "boundary": boundary,
@@ -187,10 +188,15 @@ class SegTask(L.LightningModule):
         return loss
 
     def validation_step(
-        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
+        self, batch: Sequence[torch.Tensor], batch_idx: int
     ) -> dict[str, torch.Tensor]:
-        """Score a batch; returns ``preds`` (B, H, W) for callbacks (e.g. :class:`ValRecords`)."""
-        images, masks = batch
+        """Score a batch; returns ``preds`` (B, H, W) for callbacks (e.g. :class:`ValRecords`).
+
+        ``batch`` is ``(images, masks)``, or ``(images, masks, sizes)`` from
+        :func:`segkit.data.datamodule.pad_collate`: each image's own size inside the padded batch.
+        """
+        images, masks = batch[0], batch[1]
+        sizes = batch[2] if len(batch) > 2 else None
         # at the masks' size: with data.val_size the network saw a resized image
         logits = self.infer(images, size=masks.shape[-2:])  # (B, C, H, W)
         self.log(
@@ -202,7 +208,7 @@ class SegTask(L.LightningModule):
         )
         preds = logits.argmax(dim=1)
         self.val_metrics.update(preds, masks)
-        self.val_boundary.update(preds, masks)
+        self.val_boundary.update(preds, masks, sizes)
         return {"preds": preds}
 
     def on_validation_epoch_end(self) -> None:

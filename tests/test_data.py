@@ -71,9 +71,10 @@ def test_eval_keeps_original_size_and_val_loader_pads_with_void(voc_samples: Pat
     image0, mask0 = dm.val_set[0]
     raw = Image.open(dm.val_set.image_path(0))
     assert image0.shape[-2:] == (raw.height, raw.width) == mask0.shape
-    images, masks = next(iter(dm.val_dataloader()))
+    images, masks, sizes = next(iter(dm.val_dataloader()))
     h1, w1 = dm.val_set[1][1].shape
     assert images.shape[-2:] == (max(raw.height, h1), max(raw.width, w1))
+    assert sizes.tolist() == [[raw.height, raw.width], [h1, w1]]  # each image's own size
     assert (masks[0, raw.height :, :] == 255).all() and (masks[0, :, raw.width :] == 255).all()
     assert dm.class_names == VOC_CLASSES
 
@@ -130,8 +131,9 @@ def test_pad_collate() -> None:
         (torch.ones(3, 2, 3), torch.zeros(2, 3, dtype=torch.long)),
         (torch.ones(3, 4, 1), torch.ones(4, 1, dtype=torch.long)),
     ]
-    images, masks = pad_collate(batch)
+    images, masks, sizes = pad_collate(batch)
     assert images.shape == (2, 3, 4, 3) and masks.shape == (2, 4, 3)
+    assert sizes.tolist() == [[2, 3], [4, 1]]
     assert (
         masks[0, 2:].eq(255).all()
         and masks[1, :, 1:].eq(255).all()

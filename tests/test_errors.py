@@ -244,6 +244,7 @@ _config_case("E32", "model/upsampler=transpose", "model.upsampler.kernel_size=3"
 _config_case("E33", "model.encoder.name=resnet18")
 _config_case("E34", "loss.class_weights=[0.3,1.0]")
 _config_case("E35", "data.class_names=voc2012")
+_config_case("E63", "boundary.void_rule=panoptic")
 
 
 @case("E36")

@@ -63,6 +63,17 @@ def test_eval_reports_exactly_the_training_metrics_of_the_checkpoint(
     assert (
         tta["inference"] == {"flip": True} and tta["scores"]["val/pixels"] == logged["val/pixels"]
     )
+    # the Boundary IoU settings are recorded; the authors' void rule replaces only that key
+    assert metrics["boundary"] == result["boundary"] == {
+        "dilation_ratio": 0.02, "width": None, "void_rule": "fill"
+    }  # fmt: skip
+    assert "val/fwIoU" in logged
+    proc = _cli("evaluate", f"ckpt_path={best}", "+boundary.void_rule=authors",
+                f"hydra.run.dir={tmp_path / 'authors'}", root=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    authors = json.loads((tmp_path / "authors" / "eval.json").read_text())
+    assert authors["boundary"] == {**result["boundary"], "void_rule": "authors"}
+    assert authors["scores"]["val/mIoU"] == logged["val/mIoU"]
 
 
 def test_eval_errors_are_one_line(tmp_path: Path) -> None:

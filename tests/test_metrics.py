@@ -9,6 +9,7 @@ import pytest
 import torch
 from scipy import ndimage
 
+from segkit.data.datamodule import pad_collate
 from segkit.metrics import (
     BoundaryIoU,
     SegMetrics,
@@ -196,3 +197,152 @@ def test_boundary_iou_equals_the_per_class_reference_on_random_label_maps() -> N
             pr = np.stack([_reference_band(m, 2) for m in preds.numpy() == c]) & valid
             assert metric.intersection[c] == (gt & pr).sum()
             assert metric.union[c] == (gt | pr).sum()
+
+
+def test_frequency_weighted_iou_by_hand() -> None:
+    # CONFMAT: ground-truth pixels per class (row sums) 2, 2, 1, 0 of 5, so the frequencies are
+    # 0.4, 0.4, 0.2 (class 3, absent, has weight 0); IoU 1/3, 2/3, 0:
+    # fwIoU = 0.4 * 1/3 + 0.4 * 2/3 + 0.2 * 0 = 0.4
+    scores = scores_from_confusion(torch.tensor(CONFMAT))
+    assert math.isclose(float(scores["fwIoU"]), 0.4)
+    metric = SegMetrics(4)
+    metric.update(PREDS, TARGET)
+    assert math.isclose(metric.named_scores("val/")["val/fwIoU"], 0.4)
+    assert math.isnan(float(scores_from_confusion(torch.zeros(3, 3))["fwIoU"]))
+
+
+# Label maps of unequal sizes (band widths 1 to 3 px at 2% of the diagonal), VOC-style void rings
+# on some, a void last row on one (real void at the border: not padding).
+SIZES = [(120, 90), (64, 48), (30, 40), (97, 130), (50, 70), (130, 97), (41, 23)]
+
+
+def _unequal_maps() -> list[tuple[torch.Tensor, torch.Tensor]]:
+    rng = np.random.default_rng(7)
+    pairs = []
+    for i, (h, w) in enumerate(SIZES):
+        cells = rng.integers(0, 4, size=(h // 10 + 1, w // 10 + 1))
+        truth = np.kron(cells, np.ones((10, 10), dtype=np.int64))[:h, :w]
+        if i % 2 == 0:  # void where two labels meet, as VOC rings its objects
+            edge = ndimage.maximum_filter(truth, 3) != ndimage.minimum_filter(truth, 3)
+            truth = np.where(edge, 255, truth)
+        if i == 3:
+            truth[-1] = 255
+        # a prediction shifted by 2 px, wrong along the right and bottom borders
+        pred = np.roll(np.where(truth == 255, 0, truth), 2, axis=1)
+        pred[:, -2:] = (pred[:, -2:] + 1) % 4
+        pred[-1] = 3
+        pairs.append((torch.from_numpy(pred), torch.from_numpy(truth)))
+    return pairs
+
+
+def _scored_in_batches(pairs, batch_size: int, with_sizes: bool = True, **kwargs) -> BoundaryIoU:
+    metric = BoundaryIoU(4, **kwargs)
+    rng = torch.Generator().manual_seed(batch_size)
+    for start in range(0, len(pairs), batch_size):
+        chunk = pairs[start : start + batch_size]
+        # the real collate pads the masks with void; the predictions there are whatever the
+        # network outputs on padding (random labels here), which must not count
+        _, masks, sizes = pad_collate([(torch.zeros(3, *t.shape), t) for _, t in chunk])
+        preds = torch.randint(0, 4, masks.shape, generator=rng)
+        for i, (p, _) in enumerate(chunk):
+            preds[i, : p.shape[0], : p.shape[1]] = p
+        metric.update(preds, masks, sizes if with_sizes else None)
+    return metric
+
+
+@pytest.mark.parametrize("void_rule", ["fill", "authors"])
+@pytest.mark.parametrize("settings", [{}, {"width": 2}])
+def test_boundary_iou_does_not_depend_on_the_batch_size(void_rule: str, settings: dict) -> None:
+    pairs = _unequal_maps()
+    alone = BoundaryIoU(4, void_rule=void_rule, **settings)
+    for p, t in pairs:  # one unpadded image at a time
+        alone.update(p[None], t[None])
+    assert alone.union.sum() > 0 and 0 < alone.compute()["mIoU"] < 1
+    for batch_size in (1, 3, 4):
+        metric = _scored_in_batches(pairs, batch_size, void_rule=void_rule, **settings)
+        assert torch.equal(metric.intersection, alone.intersection), batch_size
+        assert torch.equal(metric.union, alone.union), batch_size
+    if "width" not in settings:  # without the sizes, d would come from the padded size
+        unsized = _scored_in_batches(pairs, 4, with_sizes=False, void_rule=void_rule)
+        assert not torch.equal(unsized.union, alone.union)
+
+
+def test_boundary_iou_sizes_must_fit() -> None:
+    metric = BoundaryIoU(2)
+    maps = torch.zeros(2, 5, 6, dtype=torch.long)
+    with pytest.raises(ValueError, match="do not fit"):
+        metric.update(maps, maps, torch.tensor([[5, 6], [6, 6]]))
+    with pytest.raises(ValueError, match="boundary.void_rule"):
+        BoundaryIoU(2, void_rule="panoptic")
+
+
+def test_boundary_iou_authors_void_rule_by_hand() -> None:
+    # d = 1; V = void (255). Class 1 is the 3x3 block at rows 1-3, columns 1-3, with a void column
+    # to its right; the prediction is right on every scored pixel and takes the void column as 1.
+    #   target          prediction
+    #   0 0 0 0 0 0 0   0 0 0 0 0 0 0
+    #   0 1 1 1 V 0 0   0 1 1 1 1 0 0
+    #   0 1 1 1 V 0 0   0 1 1 1 1 0 0
+    #   0 1 1 1 V 0 0   0 1 1 1 1 0 0
+    #   0 0 0 0 0 0 0   0 0 0 0 0 0 0
+    v = 255
+    target = torch.tensor(
+        [[[0, 0, 0, 0, 0, 0, 0],
+          [0, 1, 1, 1, v, 0, 0],
+          [0, 1, 1, 1, v, 0, 0],
+          [0, 1, 1, 1, v, 0, 0],
+          [0, 0, 0, 0, 0, 0, 0]]]
+    )  # fmt: skip
+    preds = torch.where(target == v, 1, target)
+    # Authors' rule, class 1: G = the 3x3 block less its centre (void is not class 1, so column 3
+    # is a contour too): 8 px. P = the 3x4 block less its 2 interior pixels (2,2), (2,3): 10 px,
+    # 3 of them on void (column 4). G & P = G less (2,3), interior to P: 7 px.
+    # union = |G| + |P| - |G & P| - |P on void| = 8 + 10 - 7 - 3 = 8; IoU = 7/8.
+    # Class 0: all 23 pixels of 0 touch the border or columns 4 (void / class 1) in both maps, so
+    # G = P = G & P = 23 px, none on void: union 23, IoU 1.
+    authors = BoundaryIoU(2, width=1, void_rule="authors")
+    authors.update(preds, target)
+    assert authors.intersection.tolist() == [23, 7] and authors.union.tolist() == [23, 8]
+    assert authors.compute()["mIoU"].item() == pytest.approx((1 + 7 / 8) / 2)
+    # Fill rule: the void column takes the prediction's label 1, so the truth equals the
+    # prediction; its band, restricted to scored pixels, is 10 - 3 = 7 px for class 1: IoU 1.
+    fill = BoundaryIoU(2, width=1)
+    fill.update(preds, target)
+    assert fill.intersection.tolist() == [23, 7] and fill.union.tolist() == [23, 7]
+
+
+def test_boundary_iou_authors_rule_equals_the_reference_formula_on_random_label_maps() -> None:
+    # The authors' panoptic evaluator: per class, G and P are mask_to_boundary of the binary masks
+    # (void is outside every class), union = |G| + |P| - |G & P| - |P on void|.
+    rng = np.random.default_rng(5)
+    for _ in range(4):
+        target = ndimage.median_filter(rng.integers(0, 5, size=(3, 30, 41)), size=(1, 5, 5))
+        preds = ndimage.median_filter(rng.integers(0, 5, size=(3, 30, 41)), size=(1, 5, 5))
+        target[:, :3] = 255
+        target[:, 10:14, 20:25] = 255
+        metric = BoundaryIoU(5, width=2, void_rule="authors")
+        metric.update(torch.from_numpy(preds), torch.from_numpy(target))
+        void = target == 255
+        for c in range(5):
+            gt = np.stack([_reference_band(m, 2) for m in target == c])
+            pr = np.stack([_reference_band(m, 2) for m in preds == c])
+            inter = (gt & pr).sum()
+            assert metric.intersection[c] == inter
+            assert metric.union[c] == gt.sum() + pr.sum() - inter - (pr & void).sum()
+
+
+def test_a_prediction_right_on_every_scored_pixel_scores_1_only_under_the_fill_rule() -> None:
+    # VOC style: objects ringed by a 4-pixel void band; the prediction is right on every scored
+    # pixel and reaches 2 px into the void.
+    target = torch.zeros(2, 64, 80, dtype=torch.long)
+    target[:, 12:52, 14:60] = 255
+    target[:, 16:48, 18:56] = 1
+    target[1, 20:44, 30:44] = 2
+    preds = torch.where(target == 255, 0, target)
+    preds[:, 14:50, 16:58] = torch.where(target[:, 14:50, 16:58] == 2, 2, 1)
+    fill = BoundaryIoU(3)
+    fill.update(preds, target)
+    assert fill.compute()["mIoU"].item() == 1.0
+    authors = BoundaryIoU(3, void_rule="authors")
+    authors.update(preds, target)
+    assert authors.compute()["mIoU"].item() < 0.9

@@ -5,10 +5,12 @@
     segkit-eval ckpt_path=... inference.mode=slide inference.crop=256 inference.stride=170
     segkit-eval ckpt_path=... inference.flip=true inference.scales=[0.75,1.0,1.25]
     segkit-eval ckpt_path=... devices=4 strategy=ddp      # each image on exactly one process
+    segkit-eval ckpt_path=... +boundary.void_rule=authors  # the Boundary IoU authors' void rule
 
 Validation runs through the same ``SegTask.validation_step`` as training, so on the same data and
 inference settings the scores equal the ones the training run logged for that checkpoint. Writes
-``eval.json`` (scores, checkpoint, data, inference) and ``confusion.png`` (row-normalised).
+``eval.json`` (scores, checkpoint, data, inference, Boundary IoU settings) and ``confusion.png``
+(row-normalised).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     from segkit import figures
     from segkit.checkpoint import CheckpointError, describe, load_task, read_checkpoint
+    from segkit.config_checks import check_void_rule
     from segkit.inference import merge_options
     from segkit.io import write_json
 
@@ -59,8 +62,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     stored = checkpoint["hyper_parameters"]
     inference = merge_options(stored.get("inference"), OmegaConf.to_container(cfg.inference))
     overrides: dict[str, Any] = {"inference": inference}
-    if cfg.get("boundary") is not None:
-        overrides["boundary"] = OmegaConf.to_container(cfg.boundary, resolve=True)
+    if cfg.get("boundary") is not None:  # the keys given replace the checkpoint's
+        check_void_rule(cfg)
+        given = OmegaConf.to_container(cfg.boundary, resolve=True)
+        overrides["boundary"] = {**(stored.get("boundary") or {}), **given}
     task, _ = load_task(cfg.ckpt_path, **overrides)
     datamodule = _datamodule(cfg, checkpoint)
     if list(datamodule.class_names) != list(task.hparams.class_names):
@@ -91,6 +96,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "epoch": checkpoint.get("epoch"),
         "data": {"root": str(datamodule.root), "split": datamodule.val_split},
         "inference": inference,
+        # Boundary IoU settings: band width and void rule (val/boundary_mIoU depends on them)
+        "boundary": dict(task.hparams.boundary),
         "precision": precision,
         "scores": scores,
         "confusion": confmat.tolist() if confmat is not None else None,
@@ -133,8 +140,10 @@ def _print_table(scores: dict[str, float], names: list[str], result: dict[str, A
     console = Console()
     console.print(table)
     console.print(
-        f"pixel accuracy {fmt(scores['val/pixel_acc'])}, mean accuracy {fmt(scores['val/mean_acc'])}, "
-        f"{scores['val/pixels']:,} pixels scored; inference {result['inference'] or 'whole image'}"
+        f"frequency-weighted IoU {fmt(scores.get('val/fwIoU'))}, pixel accuracy "
+        f"{fmt(scores['val/pixel_acc'])}, mean accuracy {fmt(scores['val/mean_acc'])}, "
+        f"{scores['val/pixels']:,} pixels scored; inference {result['inference'] or 'whole image'}; "
+        f"boundary void rule {result['boundary'].get('void_rule', 'fill')}"
     )
 
 

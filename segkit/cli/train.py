@@ -10,7 +10,7 @@
     python -m segkit.cli.train --help
 
 Every run writes ``metrics.json`` (final and best val metrics, per-class IoU, upsampler, parameter
-count, wall time) into its output directory and prints where that is.
+count, Boundary IoU settings, wall time) into its output directory and prints where that is.
 """
 
 from __future__ import annotations
@@ -229,6 +229,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "epochs": trainer.current_epoch,
         "steps": trainer.global_step,
         "wall_time_s": round(time.perf_counter() - start, 2),
+        # Boundary IoU settings: band width and void rule (val/boundary_mIoU depends on them)
+        "boundary": dict(task.hparams.boundary),
         "final": task.last_scores,
         "best": task.best_scores,
         "best_checkpoint": checkpoint.best_model_path if checkpoint else None,

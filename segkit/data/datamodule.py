@@ -22,10 +22,12 @@ from segkit.errors import ConfigError, ResumeError
 
 def pad_collate(
     batch: Sequence[tuple[torch.Tensor, torch.Tensor]],
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Stack samples of different sizes: pad bottom/right to the largest, image with 0, mask with 255.
 
-    Padded pixels are void, so they count in neither the loss nor the metrics.
+    Padded pixels are void, so they count in neither the loss nor the confusion matrix; the third
+    element, each mask's own ``(height, width)``, lets Boundary IoU score every image at its own
+    size (:meth:`segkit.metrics.BoundaryIoU.update`), so no score depends on the batch size.
     """
     h = max(img.shape[-2] for img, _ in batch)
     w = max(img.shape[-1] for img, _ in batch)
@@ -34,7 +36,9 @@ def pad_collate(
         dh, dw = h - img.shape[-2], w - img.shape[-1]
         images.append(F.pad(img, (0, dw, 0, dh), value=0.0))  # (3, H_max, W_max)
         masks.append(F.pad(mask, (0, dw, 0, dh), value=VOID_INDEX))  # (H_max, W_max)
-    return torch.stack(images), torch.stack(masks)  # (B, 3, H_max, W_max), (B, H_max, W_max)
+    sizes = torch.tensor([list(mask.shape[-2:]) for _, mask in batch])  # (B, 2)
+    # (B, 3, H_max, W_max), (B, H_max, W_max), (B, 2)
+    return torch.stack(images), torch.stack(masks), sizes
 
 
 def _plain(value: Any) -> Any:
