@@ -13,7 +13,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -163,3 +163,62 @@ def bare_step(net: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, 
     loss.backward()
     optimizer.step()
     scheduler.step()
+
+
+def sweep_values(params: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Each parameter of a Hydra sweeper's ``params`` and the values it sweeps (as the basic
+    sweeper expands them: comma lists, ``range(...)``, ``choice(...)``); the sweep's runs are the
+    product of the list lengths."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
+    return {
+        o.get_key_element(): list(o.sweep_string_iterator())
+        if o.is_sweep_override()
+        else [o.get_value_element_as_str()]
+        for o in parsed
+    }
+
+
+def run_schedule(num_train: int, batch_size: int, max_epochs: int, max_steps: int | None,
+                 val_check_interval: float | int, check_val_every_n_epoch: int = 1
+                 ) -> dict[str, int]:  # fmt: skip
+    """Training steps and validations of one run, as Lightning schedules them.
+
+    Steps: ``max_epochs`` x floor(``num_train`` / ``batch_size``), or ``max_steps`` where that is
+    set and sooner. Validations: every ``val_check_interval`` (a fraction of an epoch, or a number
+    of steps) within each epoch, in every ``check_val_every_n_epoch``-th epoch.
+    """
+    batches = num_train // batch_size
+    if batches < 1:
+        raise ValueError(f"num_train {num_train} < batch size {batch_size}: no training step")
+    by_epochs = max_epochs * batches if max_epochs is not None and max_epochs >= 0 else None
+    by_steps = max_steps if max_steps is not None and max_steps >= 0 else None
+    if by_epochs is None and by_steps is None:
+        raise ValueError("trainer.max_epochs and trainer.max_steps are both unlimited")
+    steps = min(s for s in (by_epochs, by_steps) if s is not None)
+    if isinstance(val_check_interval, float) and val_check_interval <= 1.0:
+        every = max(1, int(batches * val_check_interval))
+    else:
+        every = int(val_check_interval)
+    per_epoch = batches // every
+    full, rest = divmod(steps, batches)
+    n = max(1, check_val_every_n_epoch or 1)
+    validations = (full // n) * per_epoch + (rest // every if full % n == n - 1 else 0)
+    return {"steps": steps, "batches_per_epoch": batches, "validations": validations}
+
+
+def run_seconds(startup_s: float, steps: int, step_s: float, validations: int,
+                val_batches: float, val_batch_s: float) -> float:  # fmt: skip
+    """Estimated wall time of one training run: start-up + its steps + its validations."""
+    return startup_s + steps * step_s + validations * val_batches * val_batch_s
+
+
+def sweep_wall_seconds(run_s: Mapping[str, float], sweep_upsamplers: Sequence[str], runs: int,
+                       jobs: int) -> float:  # fmt: skip
+    """Wall time of a sweep of ``runs`` runs spread evenly over ``sweep_upsamplers``, ``jobs`` at a
+    time: the sum of the run times over ``jobs``. An upsampler not in ``run_s`` counts as the mean
+    of those that are."""
+    mean = statistics.fmean(run_s.values())
+    per_upsampler = runs / len(sweep_upsamplers)
+    return per_upsampler * sum(run_s.get(u, mean) for u in sweep_upsamplers) / max(1, jobs)

@@ -13,7 +13,15 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
-from segkit.bench import conv_peak, decoder_memory, saved_tensor_bytes
+from segkit.bench import (
+    conv_peak,
+    decoder_memory,
+    run_schedule,
+    run_seconds,
+    saved_tensor_bytes,
+    sweep_values,
+    sweep_wall_seconds,
+)
 from segkit.cli import CONFIG_DIR
 from segkit.models import build_model
 
@@ -28,7 +36,8 @@ def test_bench_writes_every_figure(tiny_synthetic: Path, tmp_path: Path) -> None
     overrides = [f"data.root={tiny_synthetic}", f"data.synthetic={{{spec}}}", "data.crop_size=48",
                  "data.base_size=48", "data.batch_size=4", "data.num_workers=0",
                  "model.encoder.widths=[8,16,32]", "upsamplers=[nearest,max_unpool]", "steps=2",
-                 "warmup=2", "rounds=1", "loader_batches=2", "options.precision=[bf16-mixed]"]  # fmt: skip
+                 "warmup=2", "rounds=1", "loader_batches=2", "options.precision=[bf16-mixed]",
+                 "protocol.steps=2", "protocol.overrides=['data.val_batch_size=50']"]  # fmt: skip
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("bench", overrides=overrides, return_hydra_config=True)
@@ -56,6 +65,55 @@ def test_bench_writes_every_figure(tiny_synthetic: Path, tmp_path: Path) -> None
     assert "| nearest |" in md and "Lightning step / bare loop" in md
     assert (tmp_path / "bench.png").stat().st_size > 10_000
     assert result["rows"][0]["upsampler"] == "nearest"
+    # the protocol estimate: experiment=upsampler_benchmark at its own settings, val batch 50
+    p = saved["protocol"]
+    assert p["experiment"] == "upsampler_benchmark"
+    assert (p["runs"], p["jobs"], p["threads"]) == (30, 2, 1)
+    assert (p["batch_size"], p["image_size"], p["widths"]) == (16, 48, [16, 32, 64])
+    assert (p["steps_per_run"], p["validations_per_run"], p["val_batches"]) == (375, 6, 10)
+    assert p["cpu_count"] >= 1 and len(p["sweep_upsamplers_not_measured"]) == 8
+    assert sorted((r["upsampler"], r["fusion"]) for r in p["rows"]) == [
+        ("max_unpool", "concat"), ("max_unpool", "none"), ("nearest", "concat"), ("nearest", "none")
+    ]  # fmt: skip
+    for fusion in ("none", "concat"):
+        rows = [r for r in p["rows"] if r["fusion"] == fusion]
+        for r in rows:
+            assert r["step_ms"] > 0 and r["val_batch_ms"] > 0
+            assert r["run_s"] == pytest.approx(
+                p["startup_s"] + p["steps_per_run"] * r["step_ms"] / 1000
+                + p["validations_per_run"] * p["val_batches"] * r["val_batch_ms"] / 1000
+            )  # fmt: skip
+        # 30 runs, the 8 unmeasured upsamplers counted as the mean of the 2 measured, 2 at a time
+        wall_s = p["runs"] * sum(r["run_s"] for r in rows) / len(rows) / p["jobs"]
+        assert saved["protocol_wall_min"][fusion] == pytest.approx(wall_s / 60)
+        assert saved["protocol_runs_per_hour"][fusion] == pytest.approx(p["runs"] / wall_s * 3600)
+        assert saved["protocol_runs_per_hour"][fusion] > 0
+    assert "| max_unpool | concat |" in md and "runs/hour with fusion=concat" in md
+    # two one-thread jobs share a CPU: the step timed alone is optimistic, and the output says so
+    assert ("optimistic" in md) == (p["device"] == "cpu")
+
+
+def test_protocol_schedule_and_sweep_size() -> None:
+    # experiment=upsampler_benchmark: 3 epochs of 2000 // 16 = 125 steps, validated every half epoch
+    assert run_schedule(2000, 16, 3, -1, 0.5) == {
+        "steps": 375, "batches_per_epoch": 125, "validations": 6
+    }  # fmt: skip
+    # 4 batches of 8 per epoch, validated every half epoch: steps 2, 4, 6, 8 (tests/test_protocol.py)
+    assert run_schedule(32, 8, 2, -1, 0.5)["validations"] == 4
+    # max_steps sooner than the epochs; an int val_check_interval counts steps
+    assert run_schedule(2000, 16, 3, 100, 0.5) == {
+        "steps": 100, "batches_per_epoch": 125, "validations": 1
+    }  # fmt: skip
+    assert run_schedule(2000, 16, 2, -1, 50)["validations"] == 4
+    assert run_schedule(2000, 16, 4, -1, 1.0, check_val_every_n_epoch=2)["validations"] == 2
+    sweep = sweep_values({"model/upsampler": "nearest,carafe", "seed": "1,2,3", "lr": "range(0,4)",
+                          "fixed": 7})  # fmt: skip
+    assert sweep["seed"] == ["1", "2", "3"] and sweep["fixed"] == ["7"]
+    assert [len(v) for v in sweep.values()] == [2, 3, 4, 1]
+    assert run_seconds(15, 375, 0.1, 6, 5, 0.2) == pytest.approx(15 + 37.5 + 6.0)
+    # 2 upsamplers x 3 seeds, 2 jobs: (3 x 60 + 3 x 120) / 2; one not measured counts as the mean
+    assert sweep_wall_seconds({"a": 60, "b": 120}, ["a", "b"], 6, 2) == pytest.approx(270)
+    assert sweep_wall_seconds({"a": 60, "b": 120}, ["a", "b", "c"], 9, 1) == pytest.approx(810)
 
 
 def test_saved_tensor_accounting_and_conv_peak() -> None:
