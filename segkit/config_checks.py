@@ -102,6 +102,7 @@ _RULES: dict[str, _Rule] = {
     "seed": ("int", lambda v: 0 <= v <= SEED_MAX, f"an integer in [0, {SEED_MAX}]", "42", True),
     "channels_last": ("bool", lambda v: True, "true or false", "false", False),
     "compile": ("bool", lambda v: True, "true or false", "false", False),
+    "threads": ("int", lambda v: v >= 1, "an integer >= 1 or null", "1", True),
     "data.batch_size": ("int", lambda v: v >= 1, "an integer >= 1", "16", False),
     "data.val_batch_size": ("int", lambda v: v >= 1, "an integer >= 1", "1", False),
     "data.num_workers": ("int", lambda v: v >= 0, "an integer >= 0", "2", False),
@@ -109,6 +110,7 @@ _RULES: dict[str, _Rule] = {
     "data.base_size": ("int", lambda v: v >= 1, "an integer >= 1", "520", False),
     "data.val_size": ("int", lambda v: v >= 1, "an integer >= 1 or null", "null", True),
     "data.hflip": ("number", lambda v: 0 <= v <= 1, "a probability in [0, 1]", "0.5", False),
+    "data.in_memory": ("bool", lambda v: True, "true or false", "false", False),
     "model.decoder_convs": ("int", lambda v: v >= 1, "an integer >= 1", "2", False),
     "optim.lr": ("number", lambda v: v > 0, "a number > 0", "0.01", False),
     "optim.weight_decay": ("number", lambda v: v >= 0, "a number >= 0", "0.0001", False),
@@ -330,9 +332,9 @@ def _check_synthetic(cfg: DictConfig) -> Any:
         )
     for name, value in values.items():
         key, allowed = f"data.synthetic.{name}", types[name]
-        ok = _is_int(value) if allowed == "int" else _is_number(value)
-        if not ok:
-            expected = "an integer" if allowed == "int" else "a number"
+        checks = {"int": (_is_int, "an integer"), "str": (lambda v: isinstance(v, str), "a name")}
+        test, expected = checks.get(allowed, (_is_number, "a number"))
+        if not test(value):
             raise ConfigError(
                 f"{key}={show(value)} is {_kind(value)}, expected {expected}; set e.g. {example}"
             )
@@ -352,9 +354,11 @@ def _class_names(cfg: DictConfig) -> list[str] | None:
         if names not in BUILTIN_CLASS_LISTS:
             raise ConfigError(f"data.class_names={show(names)} is not a known class list; {fix}")
         if names == "synthetic":
-            from segkit.data.synthetic import CLASS_NAMES
+            from segkit.data.synthetic import class_names
 
-            return list(CLASS_NAMES)
+            synthetic = _get(cfg, "data.synthetic")
+            style = synthetic.get("style", "shapes") if isinstance(synthetic, dict) else "shapes"
+            return list(class_names(style))
         from segkit.data.voc import VOC_CLASSES
 
         return list(VOC_CLASSES)

@@ -153,6 +153,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     same_run = bool(ckpt_path) and Path(ckpt_path).resolve().is_relative_to(
         Path(cfg.paths.output_dir).resolve()
     )
+    if cfg.get("threads"):
+        import torch
+
+        torch.set_num_threads(int(cfg.threads))
     seed = L.seed_everything(cfg.seed, workers=True)  # seed=null: one is drawn and used throughout
     output_dir = Path(cfg.paths.output_dir)
 

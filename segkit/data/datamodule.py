@@ -13,8 +13,8 @@ from torch.utils.data import DataLoader
 
 from segkit.data.palette import VOID_INDEX
 from segkit.data.sampling import ResumableSampler, ShardedEvalSampler
-from segkit.data.synthetic import CLASS_NAMES as SYNTHETIC_CLASSES
 from segkit.data.synthetic import SyntheticSpec, ensure_synthetic
+from segkit.data.synthetic import class_names as synthetic_classes
 from segkit.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transforms, train_transforms
 from segkit.data.voc import VOC_CLASSES, VOCSegmentation, resolve_voc_dir
 from segkit.errors import ConfigError, ResumeError
@@ -66,6 +66,7 @@ class SegDataModule(L.LightningDataModule):
             upsampled back and scored at the original size); ``None`` keeps the original size.
             Needs ``val_batch_size`` 1, as images and masks then differ in size.
         num_workers: loader worker processes.
+        in_memory: decode every image and mask once at setup and serve them from memory.
         crop_size, base_size, scale_range, hflip, mean, std: the training preset
             (:func:`segkit.data.transforms.train_transforms`).
         seed: seed of the training order and augmentation, which are functions of
@@ -92,6 +93,7 @@ class SegDataModule(L.LightningDataModule):
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
         seed: int = 0,
+        in_memory: bool = False,
     ) -> None:
         super().__init__()
         # Stored in checkpoints (datamodule_hyper_parameters) as plain data, so segkit-eval can
@@ -101,7 +103,8 @@ class SegDataModule(L.LightningDataModule):
             _plain(v) for v in (class_names, synthetic, scale_range, mean, std)
         )
         if isinstance(class_names, str):
-            builtin = {"voc": VOC_CLASSES, "synthetic": SYNTHETIC_CLASSES}
+            style = (synthetic or {}).get("style", "shapes")
+            builtin = {"voc": VOC_CLASSES, "synthetic": synthetic_classes(style)}
             if class_names not in builtin:
                 raise ValueError(
                     f"data.class_names: unknown list {class_names!r}; use voc, synthetic or a list"
@@ -132,6 +135,7 @@ class SegDataModule(L.LightningDataModule):
         self.train_tf = train_transforms(crop_size, base_size, scale_range, hflip, mean, std)
         self.eval_tf = eval_transforms(mean, std, val_size)
         self.seed = int(seed)
+        self.in_memory = bool(in_memory)
         self.train_set: VOCSegmentation | None = None
         self.val_set: VOCSegmentation | None = None
         self._resume_at: tuple[int, int] | None = None  # (epoch, batch) from a checkpoint
@@ -154,7 +158,9 @@ class SegDataModule(L.LightningDataModule):
             self.val_set = self._dataset(self.val_split, self.eval_tf)
 
     def _dataset(self, split: str, transforms: Callable) -> VOCSegmentation:
-        return VOCSegmentation(self.root, split, transforms, self.mask_dir, self.num_classes)
+        return VOCSegmentation(
+            self.root, split, transforms, self.mask_dir, self.num_classes, self.in_memory
+        )
 
     def _shard(self) -> tuple[int, int]:
         """(rank, world size) of this process; (0, 1) outside a distributed run."""

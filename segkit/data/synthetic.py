@@ -38,6 +38,7 @@ CLASS_NAMES: tuple[str, ...] = (
     "background",
     *(f"{family}_{shape}" for family in FAMILIES for shape in SHAPES),
 )
+STYLES = ("shapes", "boundaries")
 MARKER = "segkit_synthetic.json"
 FORMAT_VERSION = 2
 
@@ -55,8 +56,15 @@ class SyntheticSpec:
     max_radius: float = 22.0
     seed: int = 0
     jpeg_quality: int = 90
+    # "shapes": the default set's 20 shape x colour classes; "boundaries": the upsampler
+    # benchmark's scenes (segkit.data.boundary_scenes), classes by hue, fine geometry
+    style: str = "shapes"
 
     def __post_init__(self) -> None:
+        if self.style not in STYLES:
+            raise ValueError(
+                f"data.synthetic.style must be one of {', '.join(STYLES)}, got {self.style!r}"
+            )
         for key in ("num_train", "num_val", "image_size", "min_objects", "jpeg_quality"):
             if getattr(self, key) < 1:
                 raise ValueError(f"data.synthetic.{key} must be >= 1, got {getattr(self, key)}")
@@ -194,8 +202,29 @@ def _save_mask(label: np.ndarray, path: Path) -> None:
     mask.save(path)
 
 
+def class_names(style: str = "shapes") -> tuple[str, ...]:
+    """The class list of a synthetic style (index order)."""
+    if style == "boundaries":
+        from segkit.data.boundary_scenes import CLASS_NAMES as BOUNDARY_CLASSES
+
+        return BOUNDARY_CLASSES
+    return CLASS_NAMES
+
+
 def _marker(spec: SyntheticSpec) -> dict:
-    return {"format_version": FORMAT_VERSION, "classes": list(CLASS_NAMES), **asdict(spec)}
+    return {
+        "format_version": FORMAT_VERSION,
+        "classes": list(class_names(spec.style)),
+        **asdict(spec),
+    }
+
+
+def _draw(spec: SyntheticSpec, rng: np.random.Generator) -> tuple[Image.Image, np.ndarray]:
+    if spec.style == "boundaries":
+        from segkit.data.boundary_scenes import generate_boundary_sample
+
+        return generate_boundary_sample(spec, rng)
+    return generate_sample(spec, rng)
 
 
 def is_complete(root: Path, spec: SyntheticSpec) -> bool:
@@ -247,9 +276,13 @@ def ensure_synthetic(root: str | os.PathLike, spec: SyntheticSpec | None = None)
             ids = []
             for i in range(count):
                 rng = np.random.default_rng((spec.seed, split_index, i))
-                image, label = generate_sample(spec, rng)
+                image, label = _draw(spec, rng)
                 sample_id = f"{split}_{i:06d}"
-                image.save(voc / "JPEGImages" / f"{sample_id}.jpg", quality=spec.jpeg_quality)
+                # the benchmark's thin parts keep full colour resolution (no 4:2:0 chroma)
+                chroma = {"subsampling": 0} if spec.style == "boundaries" else {}
+                image.save(
+                    voc / "JPEGImages" / f"{sample_id}.jpg", quality=spec.jpeg_quality, **chroma
+                )
                 _save_mask(label, voc / "SegmentationClass" / f"{sample_id}.png")
                 ids.append(sample_id)
             (voc / "ImageSets" / "Segmentation" / f"{split}.txt").write_text("\n".join(ids) + "\n")
@@ -258,13 +291,22 @@ def ensure_synthetic(root: str | os.PathLike, spec: SyntheticSpec | None = None)
             (lists / "train.txt").read_text() + (lists / "val.txt").read_text()
         )
         (tmp / MARKER).write_text(json.dumps(_marker(spec), indent=2) + "\n")
-        if root.exists():  # an older synthetic set: swap it out only now that the new one is whole
+        if is_complete(root, spec):  # another process (a parallel sweep job) finished it first
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif (
+            root.exists()
+        ):  # an older synthetic set: swap it out only now that the new one is whole
             old = Path(tempfile.mkdtemp(prefix=f".{root.name}.old-", dir=root.parent))
             os.replace(root, old / root.name)
             os.replace(tmp, root)
             shutil.rmtree(old, ignore_errors=True)
         else:
-            os.replace(tmp, root)
+            try:
+                os.replace(tmp, root)
+            except OSError:  # a parallel job renamed its identical copy into place meanwhile
+                if not is_complete(root, spec):
+                    raise
+                shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

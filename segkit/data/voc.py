@@ -83,6 +83,7 @@ class VOCSegmentation(Dataset):
         transforms: Callable | None = None,
         mask_dir: str = "SegmentationClass",
         num_classes: int | None = None,
+        in_memory: bool = False,
     ) -> None:
         self.voc_dir = resolve_voc_dir(root)
         self.split = split
@@ -92,6 +93,11 @@ class VOCSegmentation(Dataset):
         self.mask_dir = self.voc_dir / mask_dir
         self.num_classes = num_classes
         self._check_files_exist()
+        # decoded once here (in the main process, so loader workers inherit them), then served
+        # from memory: worth it for small images, where decoding costs as much as the step
+        self._cache: list[tuple[tv_tensors.Image, tv_tensors.Mask]] | None = None
+        if in_memory:
+            self._cache = [self._read(i) for i in range(len(self.ids))]
 
     def _check_files_exist(self) -> None:
         """Fail before training when a listed id has no image or mask (a stat per file)."""
@@ -123,11 +129,17 @@ class VOCSegmentation(Dataset):
         return self.mask_dir / f"{self.ids[index]}.png"
 
     def load(self, index: int) -> tuple[tv_tensors.Image, tv_tensors.Mask]:
-        """Read sample ``index`` without transforms: image (3, H, W) uint8, mask (H, W) int64.
+        """Sample ``index`` without transforms: image (3, H, W) uint8, mask (H, W) int64.
 
         Raises:
             DataError: a missing, corrupt or malformed file, naming it.
         """
+        if self._cache is not None:
+            image, mask = self._cache[index]
+            return tv_tensors.Image(image.clone()), tv_tensors.Mask(mask.clone())
+        return self._read(index)
+
+    def _read(self, index: int) -> tuple[tv_tensors.Image, tv_tensors.Mask]:
         image, mask = read_pair(self.image_path(index), self.mask_path(index), self.num_classes)
         image_t = tv_tensors.Image(torch.from_numpy(image.copy()).permute(2, 0, 1))  # (3, H, W)
         mask_t = tv_tensors.Mask(torch.from_numpy(mask.astype(np.int64)))  # (H, W)
