@@ -245,6 +245,9 @@ _config_case("E33", "model.encoder.name=resnet18")
 _config_case("E34", "loss.class_weights=[0.3,1.0]")
 _config_case("E35", "data.class_names=voc2012")
 _config_case("E63", "boundary.void_rule=panoptic")
+_config_case("E64", "threads=0")
+_config_case("E65", "data.synthetic.style=stripes")
+_config_case("E66", "data.in_memory=maybe")
 
 
 @case("E36")

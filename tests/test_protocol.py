@@ -68,7 +68,7 @@ def test_boundary_scenes_have_fine_geometry() -> None:
     assert bars.sum() > 20 and eroded.sum() <= 0.1 * bars.sum()
     ring = _object("ring", 64, np.random.default_rng(3), 1.0)[0]
     ys, xs = np.nonzero(ring)
-    cy, cx = int(round(ys.mean())), int(round(xs.mean()))
+    cy, cx = round(float(ys.mean())), round(float(xs.mean()))
     assert not ring[cy, cx]  # the hole
     a, b = _object("split", 64, np.random.default_rng(5), 1.0)
     assert a.any() and b.any() and not (a & b).any()
