@@ -70,7 +70,7 @@ def test_bench_writes_every_figure(tiny_synthetic: Path, tmp_path: Path) -> None
     assert p["experiment"] == "upsampler_benchmark"
     assert (p["runs"], p["jobs"], p["threads"]) == (30, 2, 1)
     assert (p["batch_size"], p["image_size"], p["widths"]) == (16, 48, [16, 32, 64])
-    assert (p["steps_per_run"], p["validations_per_run"], p["val_batches"]) == (375, 6, 10)
+    assert (p["steps_per_run"], p["validations_per_run"], p["val_batches"]) == (375, 12, 10)
     assert p["cpu_count"] >= 1 and len(p["sweep_upsamplers_not_measured"]) == 8
     assert sorted((r["upsampler"], r["fusion"]) for r in p["rows"]) == [
         ("max_unpool", "concat"), ("max_unpool", "none"), ("nearest", "concat"), ("nearest", "none")
@@ -94,10 +94,11 @@ def test_bench_writes_every_figure(tiny_synthetic: Path, tmp_path: Path) -> None
 
 
 def test_protocol_schedule_and_sweep_size() -> None:
-    # experiment=upsampler_benchmark: 3 epochs of 2000 // 16 = 125 steps, validated every half epoch
-    assert run_schedule(2000, 16, 3, -1, 0.5) == {
-        "steps": 375, "batches_per_epoch": 125, "validations": 6
+    # experiment=upsampler_benchmark: 3 epochs of 2000 // 16 = 125 steps, validated every 31 steps
+    assert run_schedule(2000, 16, 3, -1, 0.25) == {
+        "steps": 375, "batches_per_epoch": 125, "validations": 12
     }  # fmt: skip
+    assert run_schedule(2000, 16, 3, -1, 0.5)["validations"] == 6
     # 4 batches of 8 per epoch, validated every half epoch: steps 2, 4, 6, 8 (tests/test_protocol.py)
     assert run_schedule(32, 8, 2, -1, 0.5)["validations"] == 4
     # max_steps sooner than the epochs; an int val_check_interval counts steps
