@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 
 from segkit.cli import CONFIG_DIR
 from segkit.cli.train import _instantiate_all
+from segkit.data.synthetic import class_names as synthetic_classes
 from segkit.models import UPSAMPLERS, build_model
 
 from .conftest import compose_train
@@ -41,7 +42,8 @@ def test_group_option_composes(group: str, option: str, tmp_path: Path) -> None:
     build_model(21, **model_cfg)
     # the objects the config names instantiate (the trainer only where the machine has the device)
     datamodule = instantiate(cfg.data)
-    assert datamodule.num_classes == 21
+    style = (plain["data"].get("synthetic") or {}).get("style", "shapes")
+    assert datamodule.num_classes == len(synthetic_classes(style))  # 21 for VOC and shapes
     for obj in _instantiate_all(cfg.get("callbacks")) + _instantiate_all(cfg.get("logger")):
         assert obj is not None
     if (
