@@ -4,7 +4,7 @@
 object's hue family (6 families 60 degrees apart, every object saturated, the background
 low-saturation), so recognition needs no more than a few pixels of context and is learned in the
 first few hundred steps for every seed. What is left to learn is geometry that a decoder must bring
-back from a 1/32 bottleneck:
+back from the bottleneck (1/8 of the image in the protocol's 3-stage encoder):
 
 - ``star``: 5-9 pointed stars (sharp corners, spikes a few pixels wide at their base);
 - ``ring``: annuli with 2-4 px walls (holes, thin parts);
@@ -45,6 +45,8 @@ def _disc(draw: ImageDraw.ImageDraw, cx: float, cy: float, r: float, fill: int) 
 
 def _object(kind: str, n: int, rng: np.random.Generator, scale: float) -> list[np.ndarray]:
     """Boolean masks of one object: one mask, or two for ``split`` (two classes)."""
+    from segkit.data.synthetic import _shape_polygons
+
     img, draw = _canvas(n)
     cx, cy = rng.uniform(0.12 * n, 0.88 * n, size=2)
     r = float(rng.uniform(6.0, 15.0)) * scale
@@ -87,10 +89,7 @@ def _object(kind: str, n: int, rng: np.random.Generator, scale: float) -> list[n
         if rng.random() < 0.5:
             _disc(draw, cx, cy, r, 1)
         else:
-            s = r / math.sqrt(2)
-            c, si = math.cos(angle), math.sin(angle)
-            corners = [(-s, -s), (s, -s), (s, s), (-s, s)]
-            draw.polygon([(cx + x * c - y * si, cy + x * si + y * c) for x, y in corners], fill=1)
+            draw.polygon(_shape_polygons("square", cx, cy, r, angle)[0], fill=1)
         for _ in range(int(rng.integers(2, 5))):
             ox, oy = cx + rng.uniform(-0.5, 0.5) * r, cy + rng.uniform(-0.5, 0.5) * r
             _disc(draw, ox, oy, float(rng.uniform(1.0, 2.5)) * scale, 0)
@@ -99,18 +98,11 @@ def _object(kind: str, n: int, rng: np.random.Generator, scale: float) -> list[n
     return [np.asarray(img, dtype=bool)]
 
 
-def _texture(rng: np.random.Generator, n: int, cell: float) -> np.ndarray:
-    """Smooth random field in [-1, 1] (bilinearly upsampled white noise of ``cell`` px)."""
-    cells = max(2, int(n / cell) + 2)
-    noise = Image.fromarray((rng.random((cells, cells)) * 255).astype(np.uint8))
-    return np.asarray(noise.resize((n, n), Image.BILINEAR), dtype=np.float32) / 127.5 - 1
-
-
 def generate_boundary_sample(
     spec: SyntheticSpec, rng: np.random.Generator
 ) -> tuple[Image.Image, np.ndarray]:
     """Draw one benchmark scene: the RGB image and its label map (class indices, no void)."""
-    from segkit.data.synthetic import _hsv_to_rgb
+    from segkit.data.synthetic import _hsv_to_rgb, _texture
 
     n = spec.image_size
     scale = n / 64.0  # sizes are designed at 64 px; larger images scale every length
