@@ -69,8 +69,8 @@ def test_bench_writes_every_figure(tiny_synthetic: Path, tmp_path: Path) -> None
     p = saved["protocol"]
     assert p["experiment"] == "upsampler_benchmark"
     assert (p["runs"], p["jobs"], p["threads"]) == (30, 2, 1)
-    assert (p["batch_size"], p["image_size"], p["widths"]) == (16, 48, [16, 32, 64])
-    assert (p["steps_per_run"], p["validations_per_run"], p["val_batches"]) == (375, 12, 10)
+    assert (p["batch_size"], p["image_size"], p["widths"]) == (16, 48, [16, 32])
+    assert (p["steps_per_run"], p["validations_per_run"], p["val_batches"]) == (750, 12, 10)
     assert p["cpu_count"] >= 1 and len(p["sweep_upsamplers_not_measured"]) == 8
     assert sorted((r["upsampler"], r["fusion"]) for r in p["rows"]) == [
         ("max_unpool", "concat"), ("max_unpool", "none"), ("nearest", "concat"), ("nearest", "none")

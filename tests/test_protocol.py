@@ -115,7 +115,7 @@ def test_parallel_job_finishing_first_is_kept(tmp_path: Path, monkeypatch) -> No
 
 def test_protocol_config_composes(tmp_path: Path) -> None:
     cfg = compose_train(["experiment=upsampler_benchmark"], tmp_path)
-    assert cfg.model.fusion == "none" and list(cfg.model.encoder.widths) == [16, 32, 64]
+    assert cfg.model.fusion == "none" and list(cfg.model.encoder.widths) == [16, 32]
     assert cfg.data.synthetic.style == "boundaries" and cfg.data.in_memory
     assert cfg.threads == 1 and cfg.channels_last and cfg.optim.name == "adamw"
     assert cfg.task_name == "upsampler_benchmark_none"

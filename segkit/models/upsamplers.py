@@ -266,15 +266,15 @@ class CARAFE(Upsampler):
         _check_grid(x, skip.size)
         b, c, h, w = x.shape
         k2 = self.k_up * self.k_up
-        kernels = self.shuffle(self.encode(self.compress(x)))  # (B, k2, 2h, 2w)
-        kernels = kernels.softmax(dim=1)
-        # every pixel's k_up x k_up neighbourhood, at the low resolution, then copied to the four
-        # output pixels of its cell (their source)
-        patches = F.unfold(x, self.k_up, padding=self.k_up // 2)  # (B, C * k2, h * w)
-        patches = patches.view(b, c * k2, h, w)
-        patches = F.interpolate(patches, scale_factor=2.0, mode="nearest")  # (B, C*k2, 2h, 2w)
-        patches = patches.view(b, c, k2, 2 * h, 2 * w)
-        out = (patches * kernels.unsqueeze(1)).sum(dim=2)  # (B, C, 2h, 2w)
+        # kernel channel k * 4 + s belongs to output sub-pixel s = 2i + j of each source cell (the
+        # pixel-shuffle order), so the kernels stay at the low resolution: (B, k2, 4, h * w)
+        kernels = self.encode(self.compress(x)).reshape(b, k2, 4, h * w).softmax(dim=1)
+        # every pixel's k_up x k_up neighbourhood, at the low resolution: (B, C, k2, h * w)
+        patches = F.unfold(x, self.k_up, padding=self.k_up // 2).reshape(b, c, k2, h * w)
+        # each cell's four kernels reassemble the same neighbourhood, one output pixel each; a
+        # batched matrix product, never materialising the neighbourhoods at the high resolution
+        out = torch.einsum("bckn,bksn->bcsn", patches, kernels)  # (B, C, 4, h * w)
+        out = self.shuffle(out.reshape(b, c * 4, h, w))  # (B, C, 2h, 2w)
         return _fit_to(out, skip.size, "replicate")  # (B, C, H, W)
 
 
