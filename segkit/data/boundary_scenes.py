@@ -4,7 +4,7 @@
 object's hue family (6 families 60 degrees apart, every object saturated, the background
 low-saturation), so recognition needs no more than a few pixels of context and is learned in the
 first few hundred steps for every seed. What is left to learn is geometry that a decoder must bring
-back from the bottleneck (1/8 of the image in the protocol's 3-stage encoder):
+back from the bottleneck (1/4 of the image in the protocol's 2-stage encoder):
 
 - ``star``: 5-9 pointed stars (sharp corners, spikes a few pixels wide at their base);
 - ``ring``: annuli with 2-4 px walls (holes, thin parts);
@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from segkit.data.drawing import hsv_to_rgb, shape_polygons, texture
+
 if TYPE_CHECKING:
     from segkit.data.synthetic import SyntheticSpec
 
@@ -45,8 +47,6 @@ def _disc(draw: ImageDraw.ImageDraw, cx: float, cy: float, r: float, fill: int) 
 
 def _object(kind: str, n: int, rng: np.random.Generator, scale: float) -> list[np.ndarray]:
     """Boolean masks of one object: one mask, or two for ``split`` (two classes)."""
-    from segkit.data.synthetic import _shape_polygons
-
     img, draw = _canvas(n)
     cx, cy = rng.uniform(0.12 * n, 0.88 * n, size=2)
     r = float(rng.uniform(6.0, 15.0)) * scale
@@ -89,7 +89,7 @@ def _object(kind: str, n: int, rng: np.random.Generator, scale: float) -> list[n
         if rng.random() < 0.5:
             _disc(draw, cx, cy, r, 1)
         else:
-            draw.polygon(_shape_polygons("square", cx, cy, r, angle)[0], fill=1)
+            draw.polygon(shape_polygons("square", cx, cy, r, angle)[0], fill=1)
         for _ in range(int(rng.integers(2, 5))):
             ox, oy = cx + rng.uniform(-0.5, 0.5) * r, cy + rng.uniform(-0.5, 0.5) * r
             _disc(draw, ox, oy, float(rng.uniform(1.0, 2.5)) * scale, 0)
@@ -102,14 +102,12 @@ def generate_boundary_sample(
     spec: SyntheticSpec, rng: np.random.Generator
 ) -> tuple[Image.Image, np.ndarray]:
     """Draw one benchmark scene: the RGB image and its label map (class indices, no void)."""
-    from segkit.data.synthetic import _hsv_to_rgb, _texture
-
     n = spec.image_size
     scale = n / 64.0  # sizes are designed at 64 px; larger images scale every length
-    bg_hue = rng.uniform(0, 360) + 40 * _texture(rng, n, 16)
-    bg_sat = np.clip(rng.uniform(0.0, 0.25) + 0.08 * _texture(rng, n, 12), 0, 1)
-    bg_val = np.clip(rng.uniform(0.3, 0.85) + 0.2 * _texture(rng, n, 8), 0, 1)
-    rgb = _hsv_to_rgb(bg_hue, bg_sat, bg_val)  # (n, n, 3)
+    bg_hue = rng.uniform(0, 360) + 40 * texture(rng, n, 16)
+    bg_sat = np.clip(rng.uniform(0.0, 0.25) + 0.08 * texture(rng, n, 12), 0, 1)
+    bg_val = np.clip(rng.uniform(0.3, 0.85) + 0.2 * texture(rng, n, 8), 0, 1)
+    rgb = hsv_to_rgb(bg_hue, bg_sat, bg_val)  # (n, n, 3)
     label = np.zeros((n, n), dtype=np.uint8)
     names = list(HUES)
     for _ in range(int(rng.integers(spec.min_objects, spec.max_objects + 1))):
@@ -119,8 +117,8 @@ def generate_boundary_sample(
         for mask, cls in zip(masks, classes, strict=True):
             hue = HUES[names[int(cls) - 1]] + rng.uniform(-10, 10)
             sat, val = rng.uniform(0.6, 0.95), rng.uniform(0.6, 0.95)
-            tex = _texture(rng, n, float(rng.uniform(2, 6)))
-            colour = _hsv_to_rgb(
+            tex = texture(rng, n, float(rng.uniform(2, 6)))
+            colour = hsv_to_rgb(
                 np.full((n, n), hue), np.full((n, n), sat), np.clip(val + 0.12 * tex, 0, 1)
             )
             rgb[mask] = colour[mask]  # later objects occlude earlier ones

@@ -25,6 +25,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from segkit.data.boundary_scenes import CLASS_NAMES as BOUNDARY_CLASSES
+from segkit.data.boundary_scenes import generate_boundary_sample
+from segkit.data.drawing import hsv_to_rgb, shape_polygons, texture
 from segkit.data.palette import VOID_INDEX, voc_palette
 
 SHAPES = ("disc", "square", "triangle", "ring", "cross")
@@ -76,57 +79,6 @@ class SyntheticSpec:
             )
 
 
-def _hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Vectorised HSV (h in degrees, s and v in [0, 1]) to RGB in [0, 1], last axis RGB."""
-    h = (h % 360.0) / 60.0
-    c = v * s
-    x = c * (1 - np.abs(h % 2 - 1))
-    m = v - c
-    zeros = np.zeros_like(h)
-    sector = np.floor(h).astype(int) % 6
-    choices = [
-        np.stack(t, -1)
-        for t in (
-            (c, x, zeros),
-            (x, c, zeros),
-            (zeros, c, x),
-            (zeros, x, c),
-            (x, zeros, c),
-            (c, zeros, x),
-        )
-    ]
-    rgb = np.select([sector[..., None] == k for k in range(6)], choices)
-    return rgb + m[..., None]
-
-
-def _shape_polygons(shape: str, cx: float, cy: float, r: float, angle: float) -> list[list[tuple]]:
-    """Polygon(s) of a shape centred at (cx, cy) with circumradius r, rotated by angle (radians)."""
-
-    def rotated(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-        ca, sa = math.cos(angle), math.sin(angle)
-        return [(cx + x * ca - y * sa, cy + x * sa + y * ca) for x, y in points]
-
-    if shape == "square":
-        s = r / math.sqrt(2)
-        return [rotated([(-s, -s), (s, -s), (s, s), (-s, s)])]
-    if shape == "triangle":
-        return [
-            rotated(
-                [
-                    (r * math.cos(a), r * math.sin(a))
-                    for a in (-math.pi / 2, math.pi / 6, 5 * math.pi / 6)
-                ]
-            )
-        ]
-    if shape == "cross":
-        w = 0.2 * r  # half arm width: arms are 0.4 r wide, thin next to the 2 r span
-        return [
-            rotated([(-r, -w), (r, -w), (r, w), (-r, w)]),
-            rotated([(-w, -r), (w, -r), (w, r), (-w, r)]),
-        ]
-    raise ValueError(shape)
-
-
 def _object_mask(size: int, shape: str, cx: float, cy: float, r: float, angle: float) -> np.ndarray:
     """Boolean ``(size, size)`` mask of one object centred at (cx, cy) with circumradius r."""
     mask = Image.new("L", (size, size), 0)
@@ -137,7 +89,7 @@ def _object_mask(size: int, shape: str, cx: float, cy: float, r: float, angle: f
             hole = 0.55 * r
             draw.ellipse((cx - hole, cy - hole, cx + hole, cy + hole), fill=0)
     else:
-        for poly in _shape_polygons(shape, cx, cy, r, angle):
+        for poly in shape_polygons(shape, cx, cy, r, angle):
             draw.polygon(poly, fill=1)
     return np.asarray(mask, dtype=bool)
 
@@ -153,14 +105,6 @@ def _void_band(label: np.ndarray) -> np.ndarray:
     return band
 
 
-def _texture(rng: np.random.Generator, size: int, scale: float) -> np.ndarray:
-    """Smooth random field in [-1, 1]: upsampled white noise (bilinear) of cell ``scale`` px."""
-    cells = max(2, int(size / scale) + 2)
-    noise = Image.fromarray((rng.random((cells, cells)) * 255).astype(np.uint8))
-    field = np.asarray(noise.resize((size, size), Image.BILINEAR), dtype=np.float32) / 127.5 - 1
-    return field
-
-
 def generate_sample(
     spec: SyntheticSpec, rng: np.random.Generator
 ) -> tuple[Image.Image, np.ndarray]:
@@ -168,10 +112,10 @@ def generate_sample(
     n = spec.image_size
     # Background: low-saturation colour of any hue with a smooth texture, so neither brightness
     # nor texture alone separates it from objects.
-    bg_hue = rng.uniform(0, 360) + 60 * _texture(rng, n, 24)
-    bg_sat = np.clip(rng.uniform(0.05, 0.35) + 0.15 * _texture(rng, n, 16), 0, 1)
-    bg_val = np.clip(rng.uniform(0.3, 0.8) + 0.25 * _texture(rng, n, 12), 0, 1)
-    rgb = _hsv_to_rgb(bg_hue, bg_sat, bg_val)  # (n, n, 3)
+    bg_hue = rng.uniform(0, 360) + 60 * texture(rng, n, 24)
+    bg_sat = np.clip(rng.uniform(0.05, 0.35) + 0.15 * texture(rng, n, 16), 0, 1)
+    bg_val = np.clip(rng.uniform(0.3, 0.8) + 0.25 * texture(rng, n, 12), 0, 1)
+    rgb = hsv_to_rgb(bg_hue, bg_sat, bg_val)  # (n, n, 3)
     label = np.zeros((n, n), dtype=np.uint8)
     for _ in range(int(rng.integers(spec.min_objects, spec.max_objects + 1))):
         cls = int(rng.integers(1, len(CLASS_NAMES)))
@@ -183,8 +127,8 @@ def generate_sample(
         # a fine brightness texture. Painted in order, so later objects occlude earlier ones.
         hue = FAMILIES[family] + rng.uniform(-12, 12)
         sat, val = rng.uniform(0.55, 0.95), rng.uniform(0.55, 0.95)
-        tex = _texture(rng, n, rng.uniform(3, 8))
-        colour = _hsv_to_rgb(
+        tex = texture(rng, n, rng.uniform(3, 8))
+        colour = hsv_to_rgb(
             np.full((n, n), hue), np.full((n, n), sat), np.clip(val + 0.15 * tex, 0, 1)
         )
         rgb[mask] = colour[mask]
@@ -205,8 +149,6 @@ def _save_mask(label: np.ndarray, path: Path) -> None:
 def class_names(style: str = "shapes") -> tuple[str, ...]:
     """The class list of a synthetic style (index order)."""
     if style == "boundaries":
-        from segkit.data.boundary_scenes import CLASS_NAMES as BOUNDARY_CLASSES
-
         return BOUNDARY_CLASSES
     return CLASS_NAMES
 
@@ -221,8 +163,6 @@ def _marker(spec: SyntheticSpec) -> dict:
 
 def _draw(spec: SyntheticSpec, rng: np.random.Generator) -> tuple[Image.Image, np.ndarray]:
     if spec.style == "boundaries":
-        from segkit.data.boundary_scenes import generate_boundary_sample
-
         return generate_boundary_sample(spec, rng)
     return generate_sample(spec, rng)
 
