@@ -1,6 +1,6 @@
 """Decoder upsamplers: x (B, C, h, w) -> (B, C, *skip.size), with h = H//2 or ceil(H/2).
 
-Contract (see DESIGN.md): built as ``Cls(channels)``; ``forward(x, skip)``; same channels in and
+Contract (see docs/architecture.md): built as ``Cls(channels)``; ``forward(x, skip)``; same channels in and
 out; output exactly ``skip.size`` (odd sizes included); class attribute ``needs_indices`` says
 whether the encoder must record max-pooling indices. Registered under short stable names.
 
