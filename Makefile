@@ -7,6 +7,9 @@ BIN := $(VENV)/bin
 # step; never trimming or mmapping made CPU training steps ~1.5x faster here (README, "Speed").
 export GLIBC_TUNABLES ?= glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=4294967295
 ARGS ?=
+# test processes (pytest-xdist; 0 runs in this process); each test file stays in one process, so a
+# file's fixtures are built once
+TEST_WORKERS ?= 2
 
 .PHONY: help install train voc test bench figures lint format clean
 
@@ -28,7 +31,7 @@ voc: $(BIN)/segkit-train ## prepare Pascal VOC 2012 + SBD into data/voc (ARGS=--
 	$(BIN)/python scripts/prepare_voc.py $(ARGS)
 
 test: $(BIN)/segkit-train ## run the test suite
-	$(BIN)/pytest -q $(ARGS)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 bench: $(BIN)/segkit-train ## benchmark every upsampler on this device (bench.json, bench.md, bench.png)
 	$(BIN)/segkit-bench $(ARGS)
