@@ -28,7 +28,7 @@ def test_reader_on_all_real_masks(voc_samples: Path) -> None:
         image, mask = dataset.load(i)
         assert image.dtype == torch.uint8 and image.shape[0] == 3
         assert mask.dtype == torch.int64 and mask.shape == image.shape[1:]
-        values = set(torch.unique(mask).tolist())
+        values = set(torch.bincount(mask.flatten(), minlength=256).nonzero().flatten().tolist())
         assert values <= set(range(21)) | {255}, (dataset.ids[i], values)
         assert 255 in values  # every VOC mask has a void border
         sizes.add(tuple(mask.shape))
