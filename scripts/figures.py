@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from segkit import explain
-from segkit.figures import STYLE, qualitative_grid, save_png
+from segkit.compare.figures import STYLE, qualitative_grid, save_png
 from segkit.models import UPSAMPLERS
 
 REPO = Path(__file__).resolve().parents[1]

@@ -20,9 +20,9 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from segkit.bench import median, timed
 from segkit.cli import CONFIG_DIR
-from segkit.task import SegTask
+from segkit.measure.harness import median, timed
+from segkit.training.task import SegTask
 
 
 def main() -> None:

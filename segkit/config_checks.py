@@ -492,7 +492,7 @@ def _check_input_size(cfg: DictConfig, name: str, cls: type, options: dict[str, 
 
 
 def _check_optim(cfg: DictConfig) -> None:
-    """Optimizer and schedule names (the lists segkit.task accepts)."""
+    """Optimizer and schedule names (the lists segkit.training.task accepts)."""
     for key, kind, valid in (
         ("optim.name", "optimizer", OPTIMIZERS),
         ("optim.schedule", "schedule", SCHEDULES),

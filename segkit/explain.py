@@ -86,8 +86,8 @@ def predictions_of_runs(
     import json
     from pathlib import Path
 
-    from segkit.checkpoint import load_task
     from segkit.data.datamodule import SegDataModule
+    from segkit.training.checkpoint import load_task
 
     image = truth = None
     predictions: dict[str, torch.Tensor] = {}

@@ -13,7 +13,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
-from segkit.bench import (
+from segkit.cli import CONFIG_DIR
+from segkit.measure.harness import (
     conv_peak,
     decoder_memory,
     run_schedule,
@@ -22,7 +23,6 @@ from segkit.bench import (
     sweep_values,
     sweep_wall_seconds,
 )
-from segkit.cli import CONFIG_DIR
 from segkit.models import build_model
 
 from .conftest import TINY_SPEC

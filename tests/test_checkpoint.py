@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from segkit.checkpoint import CheckpointError, load_task, read_checkpoint
-from segkit.task import SegTask
+from segkit.training.checkpoint import CheckpointError, load_task, read_checkpoint
+from segkit.training.task import SegTask
 
 MODEL = {"encoder": {"name": "vgg", "widths": [4, 8]}, "upsampler": "max_unpool"}
 

@@ -16,11 +16,11 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from segkit.checkpoint import CheckpointError
 from segkit.cli import CONFIG_DIR
 from segkit.cli.train import MissingDependency, run
 from segkit.config_checks import ConfigError
 from segkit.data.checks import DataError
+from segkit.training.checkpoint import CheckpointError
 
 from .conftest import compose_train, tiny_overrides
 

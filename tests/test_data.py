@@ -108,7 +108,7 @@ def test_eval_transform_normalises_only() -> None:
 def test_val_size_resizes_the_image_only_and_scores_at_the_original_size() -> None:
     from torchvision import tv_tensors
 
-    from segkit.task import SegTask
+    from segkit.training.task import SegTask
 
     image = tv_tensors.Image(torch.randint(0, 256, (3, 60, 90), dtype=torch.uint8))
     mask = tv_tensors.Mask(torch.randint(0, 3, (60, 90)))

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from segkit.cli.train import run
-from segkit.diagnostics import checkerboard_share
+from segkit.measure.checkerboard import checkerboard_share
 from segkit.models import Skip, create_upsampler
 
 from .conftest import compose_train, tiny_overrides

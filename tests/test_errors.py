@@ -20,7 +20,6 @@ import pytest
 import torch
 from PIL import Image
 
-from segkit.checkpoint import CheckpointError, load_task, read_checkpoint
 from segkit.cli.train import MissingDependency, check_logger_packages, run
 from segkit.config_checks import ConfigError
 from segkit.data.checks import DataError
@@ -31,7 +30,8 @@ from segkit.data.voc import VOCSegmentation
 from segkit.errors import LaunchError, NonFiniteLossError, ResumeError
 from segkit.export import ExportError, export
 from segkit.inference import InferenceConfig
-from segkit.task import SegTask
+from segkit.training.checkpoint import CheckpointError, load_task, read_checkpoint
+from segkit.training.task import SegTask
 
 from .conftest import REPO, compose_train, tiny_overrides
 

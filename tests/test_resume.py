@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from segkit.checkpoint import AtomicCheckpointIO
+from segkit.training.checkpoint import AtomicCheckpointIO
 from tests.conftest import tiny_overrides
 
 TESTS = Path(__file__).resolve().parent

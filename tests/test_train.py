@@ -16,7 +16,7 @@ import torch
 from segkit.cli.train import run
 from segkit.models import UPSAMPLERS
 from segkit.schedule import lr_factor
-from segkit.task import SegTask
+from segkit.training.task import SegTask
 
 from .conftest import REPO, compose_train, tiny_overrides
 
@@ -164,7 +164,7 @@ def test_val_records_align_predictions_with_their_images(voc_samples: Path, tmp_
                  "data.base_size=64", "data.batch_size=4", "data.val_batch_size=2",
                  "model.encoder.widths=[8,16,32]", "trainer.max_epochs=1",
                  "trainer.limit_train_batches=2", "trainer.limit_val_batches=4", "callbacks=none",
-                 "+callbacks.records._target_=segkit.callbacks.ValRecords",
+                 "+callbacks.records._target_=segkit.training.callbacks.ValRecords",
                  f"+callbacks.records.output_dir={tmp_path}", "+callbacks.records.num_images=3",
                  "trainer.enable_progress_bar=false"]  # fmt: skip
     cfg = compose_train(overrides, tmp_path)

@@ -42,8 +42,8 @@ def _lightning_vs_bare(task, batch, device, steps: int, warmup: int, rounds: int
     import lightning as L
     from torch.utils.data import DataLoader
 
-    from segkit.bench import bare_step, median, sync
-    from segkit.callbacks import TrainSpeed
+    from segkit.measure.harness import bare_step, median, sync
+    from segkit.training.callbacks import TrainSpeed
 
     n = steps + warmup
     loader = DataLoader(_FixedBatches(batch, n), batch_size=None)
@@ -87,8 +87,8 @@ def _bench_task(cfg: DictConfig, datamodule, batch, device, model: dict[str, Any
     step on ``batch`` (under autocast for a mixed ``precision``)."""
     import torch
 
-    from segkit.bench import bare_step
-    from segkit.task import SegTask
+    from segkit.measure.harness import bare_step
+    from segkit.training.task import SegTask
 
     task = SegTask(
         num_classes=datamodule.num_classes, class_names=list(datamodule.class_names),
@@ -110,8 +110,8 @@ def _bench_task(cfg: DictConfig, datamodule, batch, device, model: dict[str, Any
 def _upsampler_row(cfg: DictConfig, name: str, datamodule, batch, device, peak) -> dict[str, Any]:
     import torch
 
-    from segkit.bench import cpu_peak_rss, decoder_memory, median, step_flops, timed
-    from segkit.profiling import count_params
+    from segkit.measure.flops import count_params
+    from segkit.measure.harness import cpu_peak_rss, decoder_memory, median, step_flops, timed
 
     model = OmegaConf.to_container(cfg.model, resolve=True)
     model["upsampler"] = {"name": name}
@@ -150,7 +150,7 @@ def _upsampler_row(cfg: DictConfig, name: str, datamodule, batch, device, peak) 
 def _option_step_s(cfg: DictConfig, datamodule, batch, device, kwargs: dict[str, Any],
                    precision: str | None) -> float:  # fmt: skip
     """Median training step of the configured model with task options and autocast precision."""
-    from segkit.bench import median, timed
+    from segkit.measure.harness import median, timed
 
     _, step = _bench_task(cfg, datamodule, batch, device, precision=precision, **kwargs)
     return median(timed(step, device, max(3, cfg.steps // 2), cfg.warmup))
@@ -189,7 +189,7 @@ def _loader_and_metrics(
 ) -> dict[str, Any]:
     import torch
 
-    from segkit.bench import median, timed
+    from segkit.measure.harness import median, timed
     from segkit.metrics import BoundaryIoU, SegMetrics
 
     loader = datamodule.train_dataloader()
@@ -252,7 +252,7 @@ def _protocol(cfg: DictConfig, names: list[str], device) -> dict[str, Any]:
     import torch
     from hydra.utils import instantiate
 
-    from segkit.bench import (
+    from segkit.measure.harness import (
         median,
         run_schedule,
         run_seconds,
@@ -453,7 +453,7 @@ def _plot(result: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from segkit.figures import STYLE, save_png
+    from segkit.compare.figures import STYLE, save_png
 
     rows = result["rows"]
     names = [r["upsampler"] for r in rows]
@@ -491,8 +491,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     import torch
     from hydra.utils import instantiate
 
-    from segkit.bench import conv_peak, help_seconds
     from segkit.io import atomic_write_text, write_json
+    from segkit.measure.harness import conv_peak, help_seconds
     from segkit.models import UPSAMPLERS
 
     device_name = (

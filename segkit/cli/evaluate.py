@@ -28,8 +28,8 @@ from segkit.errors import UserError
 def _datamodule(cfg: DictConfig, checkpoint: dict[str, Any]):
     from hydra.utils import instantiate
 
-    from segkit.checkpoint import CheckpointError
     from segkit.data.datamodule import SegDataModule
+    from segkit.training.checkpoint import CheckpointError
 
     if cfg.get("data") is not None:
         datamodule = instantiate(cfg.data)
@@ -51,11 +51,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate ``cfg.ckpt_path``; write ``eval.json`` and ``confusion.png``; return the scores."""
     import lightning as L
 
-    from segkit import figures
-    from segkit.checkpoint import CheckpointError, describe, load_task, read_checkpoint
+    from segkit.compare import figures
     from segkit.config_checks import check_void_rule
     from segkit.inference import merge_options
     from segkit.io import write_json
+    from segkit.training.checkpoint import CheckpointError, describe, load_task, read_checkpoint
 
     output_dir = Path(cfg.paths.output_dir)
     checkpoint = read_checkpoint(cfg.ckpt_path)

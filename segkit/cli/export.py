@@ -21,8 +21,8 @@ from segkit.errors import UserError
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
-    from segkit.checkpoint import describe, load_task
     from segkit.export import SUFFIX, export
+    from segkit.training.checkpoint import describe, load_task
 
     task, _ = load_task(cfg.ckpt_path)
     ckpt = Path(cfg.ckpt_path)

@@ -66,8 +66,8 @@ def overlay_png(image, mask, names: list[str], alpha: float, path: Path) -> None
     import numpy as np
     from matplotlib.patches import Patch
 
+    from segkit.compare.figures import save_png
     from segkit.data.palette import VOID_INDEX, colorize, voc_palette
-    from segkit.figures import save_png
 
     # background (0) and void stay untinted, so the photo shows through where nothing was found
     tint = ((mask > 0) & (mask != VOID_INDEX))[..., None]
@@ -93,10 +93,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from rich.progress import Progress
     from torchvision import tv_tensors
 
-    from segkit.checkpoint import load_task, read_checkpoint
     from segkit.data.checks import DataError, read_image
     from segkit.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transforms
     from segkit.inference import merge_options
+    from segkit.training.checkpoint import load_task, read_checkpoint
 
     if not 0.0 <= cfg.alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {cfg.alpha}")

@@ -132,12 +132,17 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from lightning.pytorch.utilities.exceptions import SIGTERMException
     from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
-    from segkit.callbacks import CheckerboardProbe, LastCheckpoint, SigtermCheckpoint, TrainSpeed
-    from segkit.checkpoint import AtomicCheckpointIO, read_checkpoint
     from segkit.io import COST_KEYS, RECORDS_FILE, write_json
-    from segkit.profiling import count_params, forward_gflops
-    from segkit.resume import csv_rows_until, last_checkpoint, resolve_resume
-    from segkit.task import SegTask
+    from segkit.measure.flops import count_params, forward_gflops
+    from segkit.training.callbacks import (
+        CheckerboardProbe,
+        LastCheckpoint,
+        SigtermCheckpoint,
+        TrainSpeed,
+    )
+    from segkit.training.checkpoint import AtomicCheckpointIO, read_checkpoint
+    from segkit.training.resume import csv_rows_until, last_checkpoint, resolve_resume
+    from segkit.training.task import SegTask
 
     start = time.perf_counter()
     # segkit's DataModule records the batch reached in checkpoints and skips what was trained
@@ -227,7 +232,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "gflops": None if cfg.compile else round(forward_gflops(task.net, crop, crop), 4),
         "gflops_input": [crop, crop],
         "train_images_per_s": speed.images_per_s if speed else None,
-        # share of the logits' spectral energy at the stride-2 frequencies (segkit.diagnostics)
+        # share of the logits' spectral energy at the stride-2 frequencies (segkit.measure.checkerboard)
         "checkerboard_init": probe.init if probe else None,
         "checkerboard_final": probe.final if probe else None,
         "epochs": trainer.current_epoch,

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from segkit import figures
+from segkit.compare import figures
 from segkit.compare.runs import CompareError, Run
 from segkit.compare.stats import (
     Convergence,

@@ -18,7 +18,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from segkit.errors import CheckpointError
 from segkit.io import atomic_write_bytes
-from segkit.task import SegTask
+from segkit.training.task import SegTask
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

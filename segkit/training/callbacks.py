@@ -331,7 +331,7 @@ class CheckerboardProbe(L.Callback):
     """The checkerboard share of the network's logits on fixed val images, before and after fitting.
 
     Logits of ``num_images`` val images spread over the set (the same in every run) are measured
-    with :func:`segkit.diagnostics.checkerboard_share` when fitting starts (the initialisation) and
+    with :func:`segkit.measure.checkerboard.checkerboard_share` when fitting starts (the initialisation) and
     when it ends. Kept as ``init`` / ``final``, logged as ``checkerboard/init`` and
     ``checkerboard/final``; saved in checkpoints, so a resumed run keeps its initial value.
 
@@ -346,7 +346,7 @@ class CheckerboardProbe(L.Callback):
 
     @torch.no_grad()
     def measure(self, trainer: L.Trainer, pl_module: L.LightningModule) -> float | None:
-        from segkit.diagnostics import checkerboard_share
+        from segkit.measure.checkerboard import checkerboard_share
 
         datamodule = trainer.datamodule
         dataset = getattr(datamodule, "val_set", None)

@@ -12,8 +12,8 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from segkit.checkpoint import CheckpointError
 from segkit.errors import ResumeError
+from segkit.training.checkpoint import CheckpointError
 
 
 def last_checkpoint(output_dir: str | Path) -> Path:

@@ -1,0 +1,1 @@
+"""Measurement: the benchmark harness, FLOP counting and the checkerboard share."""

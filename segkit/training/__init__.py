@@ -1,0 +1,1 @@
+"""A run's lifecycle: the LightningModule, its callbacks, checkpoints and resuming."""
