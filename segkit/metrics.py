@@ -15,17 +15,35 @@ so padded batches give exactly the scores of one image at a time.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torchmetrics import Metric
 from torchmetrics.classification import MulticlassConfusionMatrix
 
+from segkit.errors import ConfigError
+from segkit.options import ABSENT, Rule, check_values, show
+
 IGNORE_INDEX = 255
 # How Boundary IoU treats ground-truth void (see :class:`BoundaryIoU`): ``fill``, void takes the
 # predicted label; ``authors``, the rule of the Boundary IoU authors' panoptic evaluator.
 VOID_RULES = ("fill", "authors")
+BOUNDARY_RULES = {
+    "dilation_ratio": Rule("number", lambda v: v > 0, "a number > 0", "0.02"),
+    "width": Rule("int", lambda v: v >= 1, "an integer >= 1 or null", "null", nullable=True),
+}
+
+
+def check_boundary_options(values: Mapping[str, Any]) -> None:
+    """Check the ``boundary`` node (Boundary IoU's band and void rule); absent keys are fine."""
+    check_values("boundary", values, BOUNDARY_RULES)
+    rule = values.get("void_rule", ABSENT)
+    if rule is not ABSENT and rule not in VOID_RULES:
+        raise ConfigError(
+            f"unknown void rule {show(rule)} (boundary.void_rule); valid: {', '.join(VOID_RULES)}"
+        )
 
 
 def scores_from_confusion(confmat: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -226,14 +244,9 @@ class BoundaryIoU(Metric):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        if width is not None and width < 1:
-            raise ValueError(f"boundary width must be >= 1 pixel, got {width}")
-        if width is None and not dilation_ratio > 0:
-            raise ValueError(f"boundary dilation_ratio must be > 0, got {dilation_ratio}")
-        if void_rule not in VOID_RULES:
-            raise ValueError(
-                f"unknown void rule {void_rule!r} (boundary.void_rule); valid: {', '.join(VOID_RULES)}"
-            )
+        check_boundary_options(
+            {"dilation_ratio": dilation_ratio, "width": width, "void_rule": void_rule}
+        )
         self.num_classes, self.dilation_ratio, self.width = num_classes, dilation_ratio, width
         self.void_rule, self.ignore_index = void_rule, ignore_index
         zeros = torch.zeros(num_classes, dtype=torch.int64)

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from segkit.cli import CONFIG_DIR
 from segkit.cli.train import MissingDependency, run
-from segkit.config_checks import ConfigError
 from segkit.data.checks import DataError
+from segkit.errors import ConfigError
 from segkit.training.checkpoint import CheckpointError
 
 from .conftest import compose_train, tiny_overrides

@@ -21,13 +21,12 @@ import torch
 from PIL import Image
 
 from segkit.cli.train import MissingDependency, check_logger_packages, run
-from segkit.config_checks import ConfigError
 from segkit.data.checks import DataError
 from segkit.data.datamodule import SegDataModule
 from segkit.data.palette import voc_palette
 from segkit.data.synthetic import ensure_synthetic
 from segkit.data.voc import VOCSegmentation
-from segkit.errors import LaunchError, NonFiniteLossError, ResumeError
+from segkit.errors import ConfigError, LaunchError, NonFiniteLossError, ResumeError
 from segkit.export import ExportError, export
 from segkit.inference import InferenceConfig
 from segkit.training.checkpoint import CheckpointError, load_task, read_checkpoint
@@ -531,10 +530,10 @@ def test_validation_runs_before_anything_heavy(tiny_synthetic: Path, tmp_path: P
     code = (
         "import sys\n"
         "from tests.conftest import compose_train, tiny_overrides\n"
-        "from segkit.config_checks import validate_train_config\n"
+        "from segkit.training.checks import check_train_config\n"
         f"cfg = compose_train(tiny_overrides(__import__('pathlib').Path({str(tiny_synthetic)!r})))\n"
         "with __import__('omegaconf').open_dict(cfg): cfg.data.batch_size = 'abc'\n"
-        "try:\n    validate_train_config(cfg)\nexcept ValueError:\n    pass\n"
+        "try:\n    check_train_config(cfg)\nexcept ValueError:\n    pass\n"
         "print(sorted(m for m in ('torch', 'lightning') if m in sys.modules))\n"
     )
     proc = subprocess.run(

@@ -56,6 +56,15 @@ def test_too_small_input_says_so() -> None:
 
 class NoPoolEncoder(nn.Module):
     has_max_pooling = False
+    torchvision_arch = None
+
+    @classmethod
+    def check_options(cls, options: dict) -> None:
+        """No options."""
+
+    @classmethod
+    def min_input_size(cls, options: dict) -> int:
+        return 2
 
     def __init__(self, return_indices: bool = False, return_features: bool = False) -> None:
         super().__init__()

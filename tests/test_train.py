@@ -15,7 +15,7 @@ import torch
 
 from segkit.cli.train import run
 from segkit.models import UPSAMPLERS
-from segkit.schedule import lr_factor
+from segkit.training.optim import lr_factor
 from segkit.training.task import SegTask
 
 from .conftest import REPO, compose_train, tiny_overrides

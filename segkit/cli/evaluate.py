@@ -52,9 +52,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     import lightning as L
 
     from segkit.compare import figures
-    from segkit.config_checks import check_void_rule
     from segkit.inference import merge_options
     from segkit.io import write_json
+    from segkit.metrics import check_boundary_options
     from segkit.training.checkpoint import CheckpointError, describe, load_task, read_checkpoint
 
     output_dir = Path(cfg.paths.output_dir)
@@ -63,8 +63,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     inference = merge_options(stored.get("inference"), OmegaConf.to_container(cfg.inference))
     overrides: dict[str, Any] = {"inference": inference}
     if cfg.get("boundary") is not None:  # the keys given replace the checkpoint's
-        check_void_rule(cfg)
         given = OmegaConf.to_container(cfg.boundary, resolve=True)
+        check_boundary_options(given)
         overrides["boundary"] = {**(stored.get("boundary") or {}), **given}
     task, _ = load_task(cfg.ckpt_path, **overrides)
     datamodule = _datamodule(cfg, checkpoint)

@@ -3,7 +3,7 @@
 Hydra creates ``hydra.run.dir`` (or the sweep folder) and writes its ``.hydra/`` record there
 before any segkit code runs; a folder it cannot create would fail inside Hydra with a traceback.
 This callback runs first (``on_run_start`` / ``on_multirun_start``) and stops with one line, the
-same check ``validate_train_config`` makes of ``paths.output_dir``.
+same check ``segkit.training.checks`` makes of ``paths.output_dir``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from segkit.config_checks import check_writable_dir
 from segkit.errors import ConfigError
+from segkit.options import check_writable_dir
 
 
 class RunDirCheck(Callback):

@@ -121,9 +121,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     Returns:
         The contents of ``metrics.json``.
     """
-    from segkit.config_checks import validate_train_config
+    from segkit.training.checks import check_train_config
 
-    validate_train_config(cfg)  # one-line errors for bad values before anything heavy
+    check_train_config(cfg)  # one-line errors for bad values before anything heavy
     # Heavy imports only once the config composed (keeps --help and config errors fast).
     import lightning as L
     from hydra.utils import instantiate

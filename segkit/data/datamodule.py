@@ -13,10 +13,10 @@ from torch.utils.data import DataLoader
 
 from segkit.data.palette import VOID_INDEX
 from segkit.data.sampling import ResumableSampler, ShardedEvalSampler
+from segkit.data.settings import check_batch_fits, check_data_options
 from segkit.data.synthetic import SyntheticSpec, ensure_synthetic
-from segkit.data.synthetic import class_names as synthetic_classes
 from segkit.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transforms, train_transforms
-from segkit.data.voc import VOC_CLASSES, VOCSegmentation, resolve_voc_dir
+from segkit.data.voc import VOCSegmentation, resolve_voc_dir
 from segkit.errors import ConfigError, ResumeError
 
 
@@ -102,31 +102,22 @@ class SegDataModule(L.LightningDataModule):
         class_names, synthetic, scale_range, mean, std = (
             _plain(v) for v in (class_names, synthetic, scale_range, mean, std)
         )
-        if isinstance(class_names, str):
-            style = (synthetic or {}).get("style", "shapes")
-            builtin = {"voc": VOC_CLASSES, "synthetic": synthetic_classes(style)}
-            if class_names not in builtin:
-                raise ValueError(
-                    f"data.class_names: unknown list {class_names!r}; use voc, synthetic or a list"
-                )
-            class_names = builtin[class_names]
-        # the resolved list: the same value as the task's class_names, which Lightning requires of
-        # hyperparameters the two share
+        spec, class_names = check_data_options(
+            {
+                "root": root, "train_split": train_split, "val_split": val_split,
+                "mask_dir": mask_dir, "class_names": class_names, "synthetic": synthetic,
+                "batch_size": batch_size, "val_batch_size": val_batch_size, "val_size": val_size,
+                "num_workers": num_workers, "crop_size": crop_size, "base_size": base_size,
+                "scale_range": scale_range, "hflip": hflip, "mean": mean, "std": std,
+                "in_memory": in_memory,
+            }
+        )  # fmt: skip
         class_names = [str(name) for name in class_names]
         self.save_hyperparameters()
         self.root = Path(root)
         self.train_split, self.val_split, self.mask_dir = train_split, val_split, mask_dir
         self.class_names = tuple(class_names)
-        self.synthetic = SyntheticSpec(**synthetic) if synthetic is not None else None
-        if batch_size < 1 or val_batch_size < 1 or num_workers < 0:
-            raise ValueError(
-                "data.batch_size and data.val_batch_size must be >= 1, data.num_workers >= 0"
-            )
-        if val_size is not None and val_batch_size != 1:
-            raise ValueError(
-                "data.val_size needs data.val_batch_size=1 (resized images and original-size masks "
-                "cannot be padded together); set data.val_batch_size=1 or data.val_size=null"
-            )
+        self.synthetic: SyntheticSpec | None = spec
         self.batch_size, self.val_batch_size, self.num_workers = (
             batch_size,
             val_batch_size,
@@ -170,12 +161,7 @@ class SegDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         assert self.train_set is not None, "call setup('fit') first"
         rank, world_size = self._shard()
-        if len(self.train_set) // world_size < self.batch_size:
-            raise ConfigError(
-                f"data.batch_size={self.batch_size} per process with {world_size} processes needs "
-                f"{self.batch_size * world_size} training images, the split has "
-                f"{len(self.train_set)}; lower data.batch_size or trainer.devices"
-            )
+        check_batch_fits(self.batch_size, len(self.train_set), self.train_split, world_size)
         sampler = ResumableSampler(
             len(self.train_set), self.seed, self.batch_size, True, rank, world_size
         )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -56,3 +57,39 @@ def tracing() -> bool:
     """Inside torch.export / torch.compile / TorchScript, where shapes are symbolic: eager-only
     checks (friendly size errors) are skipped so exported graphs do not bake in the example size."""
     return torch.compiler.is_compiling() or torch.jit.is_tracing() or torch.jit.is_scripting()
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """What ``build_model`` and the decoder need of an encoder (built-in or a plugin's).
+
+    Built as ``cls(return_indices=..., return_features=..., **options)``: ``build_model`` sets the
+    two flags (indices when the upsampler ``needs_indices``, features when the decoder fuses);
+    ``options`` are the ``model.encoder.*`` keys. Calling it on images ``(B, 3, H, W)`` returns the
+    deepest map ``(B, out_channels, h, w)`` and one :class:`Skip` per 2x downsampling, shallow
+    first.
+
+    Attributes:
+        has_max_pooling: every downsampling is a 2x2/2 max pool that can record indices.
+        torchvision_arch: the torchvision model whose weights load into it, or None; such an
+            encoder also has ``convert_torchvision_state_dict`` (see ``segkit.models.weights``).
+        skip_channels: channels of each Skip's feature, shallow to deep; 0 for a level without one.
+        out_channels: channels of the deepest map.
+    """
+
+    has_max_pooling: ClassVar[bool]
+    torchvision_arch: ClassVar[str | None]
+    skip_channels: list[int]
+    out_channels: int
+
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, list[Skip]]: ...
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> None:
+        """Fail in one line (a ``ConfigError`` naming ``model.encoder.<key>``) on a bad option."""
+        ...
+
+    @classmethod
+    def min_input_size(cls, options: Mapping[str, Any]) -> int:
+        """The least image side, in pixels, these options can encode."""
+        ...

@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
+from segkit.errors import ConfigError
 from segkit.models.blocks import ConvNormAct, Skip
 from segkit.models.upsamplers import create_upsampler
+from segkit.options import ABSENT, Rule, check_value, show
 
 FUSIONS = ("none", "add", "concat")
+DECODER_CONVS = Rule("int", lambda v: v >= 1, "an integer >= 1", "2")
+
+
+def check_decoder_options(fusion: Any = ABSENT, decoder_convs: Any = ABSENT) -> None:
+    """``model.fusion`` is one of :data:`FUSIONS`; ``model.decoder_convs`` an integer >= 1."""
+    if fusion is not ABSENT and fusion not in FUSIONS:
+        raise ConfigError(
+            f"unknown fusion {show(fusion)} (model.fusion); valid: {', '.join(FUSIONS)}"
+        )
+    check_value("model.decoder_convs", decoder_convs, DECODER_CONVS)
 
 
 class DecoderBlock(nn.Module):
@@ -46,12 +59,7 @@ class DecoderBlock(nn.Module):
         upsampler_kwargs: dict | None = None,
     ) -> None:
         super().__init__()
-        if fusion not in FUSIONS:
-            raise ValueError(
-                f"unknown fusion {fusion!r} (model.fusion); valid: {', '.join(FUSIONS)}"
-            )
-        if num_convs < 1:
-            raise ValueError(f"model.decoder_convs must be >= 1, got {num_convs}")
+        check_decoder_options(fusion, num_convs)
         # A level without a feature is left unfused whatever the model-wide fusion says.
         self.fusion = fusion if skip_channels > 0 else "none"
         self.upsample = create_upsampler(upsampler, in_channels, **(upsampler_kwargs or {}))

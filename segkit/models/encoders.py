@@ -16,17 +16,19 @@ Pretrained weights (``weights=``) are resolved by :mod:`segkit.models.weights`.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segkit.models.blocks import ConvNormAct, Skip, tracing
+from segkit.errors import ConfigError
+from segkit.models.blocks import ConvNormAct, Encoder, Skip, tracing
 from segkit.models.registry import lookup
 from segkit.models.resnet import ResNet18Encoder, ResNet50Encoder
 from segkit.models.weights import load_encoder_weights
+from segkit.options import ABSENT, is_int, show
 
 
 class VGGEncoder(nn.Module):
@@ -48,6 +50,37 @@ class VGGEncoder(nn.Module):
     has_max_pooling = True
     torchvision_arch: str | None = None
 
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> None:
+        """``widths``: integers >= 1; ``convs_per_stage``: an integer >= 1 or one per stage."""
+        widths = options.get("widths", ABSENT)
+        if widths is not ABSENT and (
+            not isinstance(widths, list | tuple)
+            or not widths
+            or not all(is_int(w) and w >= 1 for w in widths)
+        ):
+            raise ConfigError(
+                f"model.encoder.widths={show(widths)} must be a non-empty list of integers >= 1 "
+                "(one per stage); set e.g. model.encoder.widths=[16,32,64,128,256]"
+            )
+        convs = options.get("convs_per_stage", ABSENT)
+        if convs is not ABSENT:
+            stages = len(widths) if isinstance(widths, list | tuple) else None
+            each = convs if isinstance(convs, list | tuple) else [convs]
+            if not all(is_int(c) and c >= 1 for c in each) or (
+                isinstance(convs, list | tuple) and stages is not None and len(convs) != stages
+            ):
+                raise ConfigError(
+                    f"model.encoder.convs_per_stage={show(convs)} must be an integer >= 1 or one "
+                    f"per stage ({stages} stages); set e.g. model.encoder.convs_per_stage=2"
+                )
+
+    @classmethod
+    def min_input_size(cls, options: Mapping[str, Any]) -> int:
+        """``2 ** stages``: every stage halves the input with a 2x2/2 max pool."""
+        widths = options.get("widths", inspect.signature(cls).parameters["widths"].default)
+        return 2 ** len(widths)
+
     def __init__(
         self,
         widths: Sequence[int] = (32, 64, 128, 256),
@@ -58,18 +91,13 @@ class VGGEncoder(nn.Module):
         return_features: bool = False,
     ) -> None:
         super().__init__()
+        self.check_options({"widths": list(widths), "convs_per_stage": convs_per_stage})
         widths = [int(w) for w in widths]
-        if not widths or min(widths) <= 0:
-            raise ValueError(f"model.encoder.widths must be positive integers, got {widths}")
         convs = (
             [int(convs_per_stage)] * len(widths)
             if isinstance(convs_per_stage, int)
             else [int(c) for c in convs_per_stage]
         )
-        if len(convs) != len(widths) or min(convs) < 1:
-            raise ValueError(
-                f"model.encoder.convs_per_stage must be >= 1 per stage ({len(widths)} stages), got {convs}"
-            )
         self.skip_channels = list(widths)  # each stage's pre-pooling feature
         self.out_channels = widths[-1]  # pooling keeps the last stage's channels
         self.convs_per_stage = convs
@@ -122,6 +150,10 @@ class VGG16BNEncoder(VGGEncoder):
     WIDTHS = (64, 128, 256, 512, 512)
     CONVS = (2, 2, 3, 3, 3)
 
+    @classmethod
+    def min_input_size(cls, options: Mapping[str, Any]) -> int:
+        return 2 ** len(cls.WIDTHS)
+
     def __init__(
         self, in_channels: int = 3, return_indices: bool = False, return_features: bool = False
     ) -> None:
@@ -169,7 +201,7 @@ class VGG16BNEncoder(VGGEncoder):
         return out
 
 
-ENCODERS: dict[str, type[nn.Module]] = {
+ENCODERS: dict[str, type[Encoder]] = {
     "vgg": VGGEncoder,
     "vgg16_bn": VGG16BNEncoder,
     "resnet18": ResNet18Encoder,
@@ -182,15 +214,16 @@ def get_encoder_class(name: str | type[nn.Module]) -> type[nn.Module]:
     return lookup(ENCODERS, name, "encoder", "model.encoder.name")
 
 
-def check_encoder_options(name: str | type[nn.Module], options: Iterable[str]) -> None:
-    """Fail naming the options (``model.encoder.*`` keys) that encoder ``name`` does not take.
+def check_encoder_options(name: str | type[nn.Module], options: Mapping[str, Any]) -> None:
+    """Check ``model.encoder``'s options: keys the constructor takes, then the class's own rules.
 
     Args:
         name: registry name or class.
-        options: constructor keyword names, without ``name`` and ``weights``.
+        options: constructor keywords, without ``name`` and ``weights``.
 
     Raises:
-        ValueError: for an unknown name, or options the constructor lacks (listing the valid ones).
+        ConfigError: options the constructor lacks (listing the valid ones), or bad values.
+        ValueError: an unknown name, listing the valid ones.
     """
     cls = get_encoder_class(name)
     label = name if isinstance(name, str) else cls.__name__
@@ -199,10 +232,12 @@ def check_encoder_options(name: str | type[nn.Module], options: Iterable[str]) -
     # Switching model.encoder.name keeps the other keys of the config node; say which to drop.
     if unknown and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         valid = [p for p in params if p not in ("return_indices", "return_features")]
-        raise ValueError(
+        raise ConfigError(
             f"encoder {label!r} takes no option {', '.join(unknown)} (model.encoder); "
-            f"valid: {', '.join(['name', 'weights', *valid])}"
+            f"valid: {', '.join(['name', 'weights', *valid])}; switch encoders with "
+            f"model/encoder={label}"
         )
+    cls.check_options(options)
 
 
 def create_encoder(

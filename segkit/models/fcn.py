@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
-from segkit.models.decoder import Decoder
-from segkit.models.encoders import ENCODERS, create_encoder, get_encoder_class
-from segkit.models.upsamplers import UPSAMPLERS, get_upsampler_class
+from segkit.errors import ConfigError
+from segkit.models.decoder import Decoder, check_decoder_options
+from segkit.models.encoders import (
+    ENCODERS,
+    check_encoder_options,
+    create_encoder,
+    get_encoder_class,
+)
+from segkit.models.upsamplers import UPSAMPLERS, check_upsampler_options, get_upsampler_class
+from segkit.models.weights import resolve_weights_file
+from segkit.options import ABSENT, is_int, kind, show, wrap
 
 
 class FCN(nn.Module):
@@ -55,18 +64,70 @@ def check_pairing(upsampler: str | type, encoder: str | type) -> bool:
             max pooling at every downsampling (naming the usable alternatives).
     """
     up_cls = get_upsampler_class(upsampler)
-    needs_indices = bool(getattr(up_cls, "needs_indices", False))
-    if needs_indices and not getattr(get_encoder_class(encoder), "has_max_pooling", False):
+    needs_indices = bool(up_cls.needs_indices)
+    if needs_indices and not get_encoder_class(encoder).has_max_pooling:
         up_name = upsampler if isinstance(upsampler, str) else up_cls.__name__
         enc_name = encoder if isinstance(encoder, str) else encoder.__name__
         usable = ", ".join(n for n, c in UPSAMPLERS.items() if not c.needs_indices)
-        pooling = ", ".join(n for n, c in ENCODERS.items() if getattr(c, "has_max_pooling", False))
-        raise ValueError(
+        pooling = ", ".join(n for n, c in ENCODERS.items() if c.has_max_pooling)
+        raise ConfigError(
             f"upsampler {up_name!r} (model.upsampler.name) needs max-pooling indices but encoder "
             f"{enc_name!r} (model.encoder.name) has no max pooling at every downsampling; choose "
             f"an upsampler without indices ({usable}) or an encoder with max pooling ({pooling})"
         )
     return needs_indices
+
+
+def _model_class(key: str, name: Any, get: Any, registry: Mapping) -> type:
+    """The registry's class for ``name``; not a name at all (null, a number) fails here."""
+    if not isinstance(name, str | type):
+        raise ConfigError(
+            f"{key}={show(name)} is {kind(name)}, expected a name; valid: {', '.join(registry)}"
+        )
+    try:
+        return get(name)
+    except ValueError as err:
+        raise wrap(key, name, err) from None
+
+
+def check_model_options(
+    model: Mapping[str, Any], input_sizes: Mapping[str, Any] | None = None
+) -> None:
+    """Check the ``model`` node without building the network.
+
+    Names against the registries, options against the classes (their own rules), the pairing,
+    the weights file (found, not read), and that the encoder can halve inputs of
+    ``input_sizes`` (config key -> side in pixels) at every stage.
+
+    Raises:
+        ConfigError: one line naming the key, the value and the fix.
+    """
+    check_decoder_options(model.get("fusion", ABSENT), model.get("decoder_convs", ABSENT))
+    encoder, upsampler = model.get("encoder"), model.get("upsampler")
+    if not isinstance(encoder, Mapping) or not isinstance(upsampler, Mapping):
+        return  # only the config tree's form ({name: ..., options}) is checked here
+    enc_name, up_name = encoder.get("name"), upsampler.get("name")
+    enc_cls = _model_class("model.encoder.name", enc_name, get_encoder_class, ENCODERS)
+    _model_class("model.upsampler.name", up_name, get_upsampler_class, UPSAMPLERS)
+    options = {k: v for k, v in encoder.items() if k not in ("name", "weights")}
+    check_encoder_options(enc_name, options)
+    check_upsampler_options(up_name, upsampler)
+    check_pairing(up_name, enc_name)
+    weights = encoder.get("weights")
+    if weights is not None:
+        try:  # a path or a hub-cache lookup, nothing read
+            resolve_weights_file(str(weights), enc_cls.torchvision_arch, enc_name)
+        except (ValueError, FileNotFoundError) as err:
+            raise wrap("model.encoder.weights", weights, err) from None
+    least = enc_cls.min_input_size(options)
+    stages = int(math.log2(least))
+    for key, size in (input_sizes or {}).items():
+        if is_int(size) and size < least:
+            raise ConfigError(
+                f"{key}={size} is smaller than {least} px, the least that encoder {enc_name!r} with "
+                f"{stages} pooling stages can halve; set {key} >= {least} or use fewer "
+                "stages (model.encoder.widths)"
+            )
 
 
 def build_model(

@@ -6,6 +6,7 @@ torchvision is imported inside the constructor, so ``segkit.models`` itself impo
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -47,6 +48,15 @@ class ResNetEncoder(nn.Module):
 
     has_max_pooling = False
     torchvision_arch = "resnet18"  # set by each subclass
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> None:
+        """A ResNet has no options besides ``weights`` (refused by name before this)."""
+
+    @classmethod
+    def min_input_size(cls, options: Mapping[str, Any]) -> int:
+        """1: padded stride-2 layers round sizes up, so any input encodes."""
+        return 1
 
     def __init__(self, return_indices: bool = False, return_features: bool = False) -> None:
         super().__init__()

@@ -14,12 +14,18 @@ past the edge, is cropped. Cells are never shifted.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from segkit.errors import ConfigError
 from segkit.models.blocks import Skip, tracing
 from segkit.models.registry import lookup
+from segkit.options import wrap
 
 
 def _check_grid(x: torch.Tensor, size: tuple[int, int]) -> None:
@@ -295,6 +301,30 @@ UPSAMPLERS: dict[str, type[Upsampler]] = {
 def get_upsampler_class(name: str | type[nn.Module]) -> type[nn.Module]:
     """Resolve an upsampler registry name (or pass a class through); unknown names list the valid."""
     return lookup(UPSAMPLERS, name, "upsampler", "model.upsampler.name")
+
+
+def check_upsampler_options(name: str | type[nn.Module], options: Mapping[str, Any]) -> type:
+    """Check ``model.upsampler``'s options and return the class.
+
+    Unknown keys are refused first, then the class's own value checks run on a 1-channel instance
+    (no network is built; a constructor must stay cheap at ``channels=1`` and raise ``ValueError``
+    or ``TypeError`` for bad options).
+    """
+    cls = get_upsampler_class(name)
+    label = name if isinstance(name, str) else cls.__name__
+    kwargs = {k: v for k, v in options.items() if k != "name"}
+    params = [p for p in inspect.signature(cls).parameters if p != "channels"]
+    unknown = sorted(set(kwargs) - set(params))
+    if unknown:
+        raise ConfigError(
+            f"upsampler {label!r} takes no option {', '.join(unknown)} (model.upsampler); "
+            f"valid: {', '.join(['name', *params])}"
+        )
+    try:
+        cls(1, **kwargs)
+    except (TypeError, ValueError) as err:
+        raise wrap("model.upsampler", dict(options), err) from None
+    return cls
 
 
 def create_upsampler(name: str | type[nn.Module], channels: int, **kwargs) -> nn.Module:

@@ -10,7 +10,6 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 from torchmetrics import MeanMetric
 
 from segkit.errors import NonFiniteLossError
@@ -18,7 +17,8 @@ from segkit.inference import InferenceConfig, infer
 from segkit.metrics import IGNORE_INDEX, BoundaryIoU, SegMetrics
 from segkit.models import build_model
 from segkit.models.weights import load_encoder_weights
-from segkit.schedule import OPTIMIZERS, SCHEDULES, lr_factor
+from segkit.training.loss import class_weights
+from segkit.training.optim import build_optimizer
 
 
 def rng_states() -> dict[str, Any]:
@@ -114,9 +114,7 @@ class SegTask(L.LightningModule):
             self.net.compile()
         self.ignore_index = ignore_index
         self.inference = InferenceConfig.from_mapping(inference)
-        self.register_buffer(
-            "class_weights", self._class_weights(num_classes, loss), persistent=False
-        )
+        self.register_buffer("class_weights", class_weights(num_classes, loss), persistent=False)
         # the epoch's mean training loss; its running sums are saved in checkpoints (persistent),
         # so a run resumed mid-epoch logs the same train/loss_epoch as one that never stopped
         self.train_loss_mean = MeanMetric()
@@ -132,22 +130,6 @@ class SegTask(L.LightningModule):
             name = self.hparams.model["encoder"]["name"]
             load_encoder_weights(self.net.encoder, self.encoder_weights, name)
             self.encoder_weights = None  # once; a resumed checkpoint then overwrites them anyway
-
-    @staticmethod
-    def _class_weights(num_classes: int, loss: Mapping[str, Any]) -> torch.Tensor | None:
-        if loss.get("class_weights") is not None:
-            weights = torch.tensor(list(loss["class_weights"]), dtype=torch.float32)
-            if weights.numel() != num_classes or (weights < 0).any():
-                raise ValueError(f"loss.class_weights needs {num_classes} non-negative values")
-            return weights
-        bg = float(loss.get("background_weight", 1.0))
-        if bg == 1.0:
-            return None
-        if bg <= 0:
-            raise ValueError(f"loss.background_weight must be > 0, got {bg}")
-        weights = torch.ones(num_classes)
-        weights[0] = bg
-        return weights
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net(images.contiguous(memory_format=self.memory_format))  # (B, C, H, W)
@@ -274,40 +256,4 @@ class SegTask(L.LightningModule):
         self, total: int
     ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
         """The optimizer and per-step LR schedule of ``optim`` for a run of ``total`` steps."""
-        cfg = {"name": "sgd", "lr": 0.01, "weight_decay": 1e-4, "momentum": 0.9, "schedule": "poly",
-               "power": 0.9, "warmup_steps": 0, "norm_weight_decay": 0.0, **self.hparams.optim}  # fmt: skip
-        if cfg["name"] not in OPTIMIZERS:
-            raise ValueError(
-                f"unknown optimizer {cfg['name']!r} (optim.name); valid: {', '.join(OPTIMIZERS)}"
-            )
-        if cfg["schedule"] not in SCHEDULES:
-            raise ValueError(
-                f"unknown schedule {cfg['schedule']!r} (optim.schedule); valid: {', '.join(SCHEDULES)}"
-            )
-        # Norm layers and biases usually train better without weight decay (torchvision references).
-        decay, no_decay = [], []
-        for module in self.net.modules():
-            for name, param in module.named_parameters(recurse=False):
-                is_norm = isinstance(
-                    module, nn.modules.batchnorm._NormBase | nn.GroupNorm | nn.LayerNorm
-                )
-                (no_decay if is_norm or name == "bias" else decay).append(param)
-        groups = [
-            {"params": decay, "weight_decay": cfg["weight_decay"]},
-            {"params": no_decay, "weight_decay": cfg["norm_weight_decay"]},
-        ]
-        if cfg["name"] == "sgd":
-            optimizer = torch.optim.SGD(
-                groups, lr=cfg["lr"], momentum=cfg["momentum"], nesterov=cfg.get("nesterov", False)
-            )
-        else:
-            optimizer = torch.optim.AdamW(
-                groups, lr=cfg["lr"], betas=tuple(cfg.get("betas", (0.9, 0.999)))
-            )
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer,
-            lambda step: lr_factor(
-                step, total, cfg["schedule"], cfg["power"], int(cfg["warmup_steps"])
-            ),
-        )
-        return optimizer, scheduler
+        return build_optimizer(self.net, self.hparams.optim, total)
