@@ -89,15 +89,24 @@ class Rule:
     nullable: bool = False
 
 
+def type_error(key: str, value: Any, expected: str, example: str) -> ConfigError:
+    """``<key>=<value> is a string, expected <expected>; set e.g. <example>``."""
+    return ConfigError(
+        f"{key}={show(value)} is {kind(value)}, expected {expected}; set e.g. {example}"
+    )
+
+
 def check_value(key: str, value: Any, rule: Rule) -> None:
     """Fail in one line when ``value`` (at config key ``key``) breaks ``rule``; absent is fine."""
     if value is ABSENT or (value is None and rule.nullable):
         return
-    fix = f"set e.g. {key}={rule.example}"
+    example = f"{key}={rule.example}"
     if not _TYPE_TESTS[rule.type](value):
-        raise ConfigError(f"{key}={show(value)} is {kind(value)}, expected {rule.allowed}; {fix}")
+        raise type_error(key, value, rule.allowed, example)
     if not rule.test(value):
-        raise ConfigError(f"{key}={show(value)} is out of range, expected {rule.allowed}; {fix}")
+        raise ConfigError(
+            f"{key}={show(value)} is out of range, expected {rule.allowed}; set e.g. {example}"
+        )
 
 
 def check_values(prefix: str, values: Mapping[str, Any], rules: Mapping[str, Rule]) -> None:

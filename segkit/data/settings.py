@@ -13,7 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from segkit.errors import ConfigError
-from segkit.options import ABSENT, Rule, check_values, is_int, is_number, kind, numbers, show, wrap
+from segkit.options import (
+    ABSENT,
+    Rule,
+    check_values,
+    is_int,
+    is_number,
+    numbers,
+    show,
+    type_error,
+    wrap,
+)
 
 DATA_RULES = {
     "batch_size": Rule("int", lambda v: v >= 1, "an integer >= 1", "16"),
@@ -110,9 +120,7 @@ def synthetic_spec(values: Any) -> Any:
         checks = {"int": (is_int, "an integer"), "str": (lambda v: isinstance(v, str), "a name")}
         test, expected = checks.get(allowed, (is_number, "a number"))
         if not test(value):
-            raise ConfigError(
-                f"{key}={show(value)} is {kind(value)}, expected {expected}; set e.g. {example}"
-            )
+            raise type_error(key, value, expected, example)
     try:
         return SyntheticSpec(**values)
     except ValueError as err:  # its own rules (>= 1, min <= max), messages naming the key
