@@ -111,7 +111,7 @@ def staged_dir(
         done: tells whether ``final`` is already whole (another process, such as a parallel sweep
             job, finished it first): the new copy is then discarded.
         replace: an existing ``final`` is swapped out for the new one, and only once the new one is
-            whole; without it, an existing ``final`` makes the rename fail.
+            whole; without it, renaming over an existing non-empty ``final`` fails (OSError).
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
