@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from segkit.compare.records import RECORDS_FILE, read_records
 from segkit.compare.stats import miou_from_confusions, paired_bootstrap
-from segkit.io import RECORDS_FILE
 
 
 def all_background(confusions: np.ndarray) -> np.ndarray:
@@ -40,8 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             f"error: {path} is missing; train with callbacks=default (val_records)", file=sys.stderr
         )
         return 2
-    with np.load(path) as records:
-        confusions = records["confusions"]
+    confusions = read_records(path)["confusions"]
     background = all_background(confusions)
     iv = paired_bootstrap([confusions], [background], replicates=args.replicates)
     run_miou = float(miou_from_confusions(confusions.sum(0)))

@@ -17,8 +17,8 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
+from segkit.data.audit import scan_dataset, void_share
 from segkit.data.palette import VOID_INDEX
-from segkit.data.report import scan_dataset, void_share
 from segkit.data.synthetic import CLASS_NAMES as SYNTHETIC_CLASSES
 from segkit.data.voc import VOC_CLASSES
 

@@ -10,7 +10,7 @@ restorations, values in the cells; (b) ``transpose_1d.png``: the 1D transpose co
 as a matrix X next to X transposed, checked against the library's transpose convolution;
 (d) ``upsamplers_val.png``: one val image through the trained network of every run in ``--runs``
 (default: the newest sweep of ``experiment=compare_all_upsamplers``, else of
-``compare_upsamplers``). Every number drawn comes from :mod:`segkit.explain`.
+``compare_upsamplers``). Every number drawn comes from :mod:`segkit.worked_examples`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from segkit import explain
+from segkit import worked_examples
 from segkit.compare.figures import STYLE, qualitative_grid, save_png
 from segkit.models import UPSAMPLERS
 
@@ -50,7 +50,7 @@ def _grid(ax: plt.Axes, values: np.ndarray, title: str, marks: np.ndarray | None
 
 def pooling_figure(path: Path) -> Path:
     """(a) the 4x4 map, its pooling and the three fixed restorations."""
-    out = {k: v.numpy() for k, v in explain.pool_and_restore().items()}
+    out = {k: v.numpy() for k, v in worked_examples.pool_and_restore().items()}
     argmax = np.zeros(out["input"].shape, dtype=bool)
     argmax.flat[out["argmax"].ravel()] = True
     panels = [("input (maxima outlined)", out["input"], argmax), ("2x2 max pool", out["pooled"], None),
@@ -68,7 +68,7 @@ def transpose_figure(path: Path) -> Path:
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(1, 2, figsize=(8.5, 2.2), gridspec_kw={"width_ratios": [5, 4]})
         for ax, stride in zip(axes, (2, 1), strict=True):
-            out, parts = explain.transpose_conv_1d(A_B, XYZ, stride)
+            out, parts = worked_examples.transpose_conv_1d(A_B, XYZ, stride)
             table = np.vstack([parts.numpy(), out.numpy()[None]])  # (inputs + 1, length)
             _grid(ax, table, f"stride {stride}: output {len(out)} long")
             ax.set_yticks(range(len(table)), [f"a={A_B[0]:g} x filter", f"b={A_B[1]:g} x filter",
@@ -82,7 +82,7 @@ def transpose_figure(path: Path) -> Path:
 
 def conv_matrix_figure(path: Path) -> Path:
     """(c) X of a 3-tap, stride-1 convolution on 4 inputs, X transposed, and the check."""
-    matrix = explain.conv_matrix(XYZ, 4)  # (2, 4)
+    matrix = worked_examples.conv_matrix(XYZ, 4)  # (2, 4)
     y = torch.tensor([1.0, -2.0])
     via_matrix = matrix.T @ y
     via_library = torch.nn.functional.conv_transpose1d(y[None, None], XYZ[None, None])[0, 0]
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     runs = find_runs(args.runs)
     if runs:
-        image, truth, preds = explain.predictions_of_runs(runs, args.image)
+        image, truth, preds = worked_examples.predictions_of_runs(runs, args.image)
         written.append(
             qualitative_grid(
                 [image.numpy()],

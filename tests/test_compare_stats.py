@@ -14,8 +14,9 @@ from omegaconf import OmegaConf
 from scipy import stats
 
 from segkit.cli.compare import main as compare_main
+from segkit.compare.analysis import Settings
 from segkit.compare.hydra import CompareOnMultirunEnd
-from segkit.compare.report import Settings, write_report
+from segkit.compare.report import write_report
 from segkit.compare.runs import CompareError, Run, find_runs
 from segkit.compare.stats import (
     convergence,

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from segkit import explain
+from segkit import worked_examples as explain
 
 from .conftest import REPO
 

@@ -29,7 +29,8 @@ from PIL import Image
 from scipy.io import savemat
 
 from segkit.data import prepare
-from segkit.data.archives import Archive, PrepareError, download, fetch_archive, safe_extract
+from segkit.data.archives import Archive, PrepareError, download, fetch_archive
+from segkit.data.extract import safe_extract
 from segkit.data.palette import voc_palette
 from segkit.data.prepare import (
     MARKER,

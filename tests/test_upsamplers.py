@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from segkit.cli import CONFIG_DIR
-from segkit.explain import EXAMPLE_MAP
 from segkit.models import UPSAMPLERS, Skip, create_upsampler
 from segkit.models.upsamplers import TransposeConv
+from segkit.worked_examples import EXAMPLE_MAP
 
 
 def _pooled(x: torch.Tensor) -> tuple[torch.Tensor, Skip]:

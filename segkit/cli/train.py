@@ -132,7 +132,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from lightning.pytorch.utilities.exceptions import SIGTERMException
     from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
-    from segkit.io import COST_KEYS, RECORDS_FILE, write_json
+    from segkit.compare.records import RECORDS_FILE
+    from segkit.io import COST_KEYS, write_json
     from segkit.measure.flops import count_params, forward_gflops
     from segkit.training.callbacks import (
         CheckerboardProbe,

@@ -16,7 +16,7 @@ class CompareOnMultirunEnd(Callback):
         baseline: upsampler the differences are taken to.
         replicates: bootstrap replicates.
         target_diff, power, window, flat_tol, stall_gap, stall_floor: as ``segkit-compare``'s
-            options of the same names (:class:`segkit.compare.report.Settings`).
+            options of the same names (:class:`segkit.compare.analysis.Settings`).
     """
 
     def __init__(
@@ -41,7 +41,8 @@ class CompareOnMultirunEnd(Callback):
         )
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from segkit.compare.report import Settings, write_report
+        from segkit.compare.analysis import Settings
+        from segkit.compare.report import write_report
         from segkit.compare.runs import CompareError, find_runs
         from segkit.models.upsamplers import UPSAMPLERS
 

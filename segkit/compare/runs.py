@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from segkit.compare.records import RECORDS_FILE, read_records
 from segkit.errors import CompareError
-from segkit.io import COST_KEYS, RECORDS_FILE
+from segkit.io import COST_KEYS
 
 METRICS_FILE = "metrics.json"
 
@@ -64,10 +65,8 @@ class Run:
         return max(known) if known else None
 
     def load_records(self) -> dict[str, np.ndarray] | None:
-        if self.records is None or not self.records.is_file():
-            return None
-        with np.load(self.records) as z:
-            return {k: z[k] for k in z.files}
+        """The arrays of its ``val_records.npz`` (:mod:`segkit.compare.records`); None if absent."""
+        return read_records(self.records)
 
 
 CURVE_KEYS = ("train/loss_epoch", "val/mIoU", "val/boundary_mIoU")

@@ -1,4 +1,5 @@
-"""Fetch and unpack dataset archives: resumable, md5-verified downloads and safe tar extraction.
+"""Fetch dataset archives: resumable, md5-verified downloads, and the progress bars and messages
+of a preparation (safe extraction: :mod:`segkit.data.extract`).
 
 Generic over archives (nothing here knows about VOC); :mod:`segkit.data.prepare` uses it for
 Pascal VOC 2012 and SBD. Every failure is a :class:`PrepareError` whose one-line message names the
@@ -10,14 +11,10 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import shutil
-import tarfile
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import IO
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import (
@@ -25,7 +22,6 @@ from rich.progress import (
     DownloadColumn,
     MofNCompleteColumn,
     Progress,
-    TaskID,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
@@ -33,7 +29,7 @@ from rich.progress import (
 
 from segkit.errors import PrepareError
 
-_CHUNK = 1 << 20
+CHUNK = 1 << 20  # bytes per read and write
 
 
 @dataclass(frozen=True)
@@ -52,7 +48,8 @@ def _console(verbose: bool) -> Console:
     return Console(stderr=True, quiet=not verbose)
 
 
-def _byte_progress(verbose: bool) -> Progress:
+def byte_progress(verbose: bool) -> Progress:
+    """A rich progress bar over bytes, on stderr; inert when ``verbose`` is False."""
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -97,9 +94,9 @@ def md5sum(path: str | os.PathLike, verbose: bool = False) -> str:
     """
     path = Path(path)
     digest = hashlib.md5()
-    with _byte_progress(verbose) as progress, path.open("rb") as f:
+    with byte_progress(verbose) as progress, path.open("rb") as f:
         task = progress.add_task(f"md5 {path.name}", total=path.stat().st_size)
-        while chunk := f.read(_CHUNK):
+        while chunk := f.read(CHUNK):
             digest.update(chunk)
             progress.advance(task, len(chunk))
     return digest.hexdigest()
@@ -156,7 +153,7 @@ def download(
     if offset:
         # Hash the bytes already there now, so the new bytes can be hashed as they stream in.
         with part.open("rb") as f:
-            while chunk := f.read(_CHUNK):
+            while chunk := f.read(CHUNK):
                 digest.update(chunk)
     request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
     try:
@@ -174,12 +171,12 @@ def download(
                 offset, digest = 0, hashlib.md5()
             length = response.headers.get("Content-Length")
             total = offset + int(length) if length else None
-            with _byte_progress(verbose) as progress, part.open("ab" if offset else "wb") as f:
+            with byte_progress(verbose) as progress, part.open("ab" if offset else "wb") as f:
                 task = progress.add_task(f"download {dest.name}", total=total, completed=offset)
                 while True:
                     # Only the read is the network's fault; a failed write (a full disk) is not.
                     try:
-                        chunk = response.read(_CHUNK)
+                        chunk = response.read(CHUNK)
                     except (OSError, http.client.HTTPException) as err:  # reset, timeout
                         raise _network_error(url, dest, f"{err}; run again to resume") from None
                     if not chunk:
@@ -246,101 +243,3 @@ def missing_message(path: Path, archive: Archive) -> str:
         f"archive {path} not found; download {archive.url} into {path.parent} "
         f"(or pass --archives DIR with the folder that holds {archive.name})"
     )
-
-
-# ---------------------------------------------------------------- safe extraction
-
-
-class _CountingReader:
-    """File wrapper that reports bytes read, so a streamed (gzip) tar shows honest progress."""
-
-    def __init__(self, f: IO[bytes], progress: Progress, task: TaskID) -> None:
-        self._f, self._progress, self._task = f, progress, task
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._f.read(size)
-        self._progress.advance(self._task, len(data))
-        return data
-
-
-def _member_target(dest: Path, name: str, archive: Path) -> tuple[str, Path]:
-    """Normalised member name and its path under ``dest``; refuses names that would escape it."""
-    posix = PurePosixPath(name)
-    if posix.is_absolute() or ".." in posix.parts:
-        raise PrepareError(
-            f"refusing member {name!r} of {archive}: it would be written outside {dest}; "
-            f"the archive is damaged or not the official one, get a fresh copy"
-        )
-    parts = [p for p in posix.parts if p != "."]
-    return "/".join(parts), dest.joinpath(*parts)
-
-
-def _selected(name: str, select: tuple[str, ...] | None) -> bool:
-    """Whether ``name`` is in ``select``: exact names, or folders given with a trailing ``/``."""
-    if select is None:
-        return True
-    return any(
-        (name.startswith(s) or name == s[:-1]) if s.endswith("/") else name == s for s in select
-    )
-
-
-def safe_extract(
-    archive: str | os.PathLike,
-    dest: str | os.PathLike,
-    select: Iterable[str] | None = None,
-    *,
-    verbose: bool = True,
-) -> int:
-    """Extract regular files and folders of a tar (any compression) under ``dest``, safely.
-
-    Every member name is checked, selected or not: an absolute name or one with ``..`` is refused,
-    since no honest archive has one. Only regular files and folders are written, by this function
-    rather than ``tarfile``'s extract, so no links, devices, owners or permissions come from the
-    archive; a selected link or special file is refused.
-
-    Args:
-        archive: the tar file (``.tar``, ``.tgz``, ...), read once as a stream.
-        dest: destination folder (created).
-        select: member names or folder prefixes (ending in ``/``) to extract; None for all.
-        verbose: show a progress bar over the archive's bytes.
-
-    Returns:
-        The number of files written.
-
-    Raises:
-        PrepareError: an unsafe member, or an unreadable archive; naming the archive.
-    """
-    archive, dest = Path(archive), Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    chosen = tuple(select) if select is not None else None
-    written = 0
-    with _byte_progress(verbose) as progress, archive.open("rb") as raw:
-        task = progress.add_task(f"extract {archive.name}", total=archive.stat().st_size)
-        try:
-            # Stream mode ("r|*"): one sequential pass, even through gzip, no member index needed.
-            reader = _CountingReader(raw, progress, task)
-            with tarfile.open(fileobj=reader, mode="r|*") as tar:
-                for member in tar:
-                    name, target = _member_target(dest, member.name, archive)
-                    if not name or not _selected(name, chosen):
-                        continue
-                    if member.isdir():
-                        target.mkdir(parents=True, exist_ok=True)
-                    elif member.isfile():
-                        target.parent.mkdir(parents=True, exist_ok=True)
-                        source = tar.extractfile(member)
-                        assert source is not None  # regular files always have data
-                        with source, target.open("wb") as out:
-                            shutil.copyfileobj(source, out, _CHUNK)
-                        written += 1
-                    else:
-                        raise PrepareError(
-                            f"refusing member {member.name!r} of {archive}: links and special "
-                            f"files are not extracted; get a fresh copy of the official archive"
-                        )
-        # Only reading errors: a write error (a full disk) is no reason to delete the archive.
-        except (tarfile.TarError, EOFError) as err:
-            raise PrepareError(
-                f"cannot read archive {archive} ({err}); delete it and download it again"
-            ) from None
-    return written

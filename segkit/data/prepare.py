@@ -1,5 +1,8 @@
 """Prepare Pascal VOC 2012 + SBD (the ``trainaug`` set) from the official archives.
 
+Over ~300 lines on purpose: one preparation whose steps (extract, convert SBD's masks, check,
+list, mark) share the archives' layout constants defined here.
+
 Inputs, downloaded (with resume and md5 verification) or taken from a folder the user fills by hand:
 
     VOCtrainval_11-May-2012.tar   VOC 2012 trainval (2.0 GB)
@@ -18,9 +21,9 @@ Result, in the devkit layout that :mod:`segkit.data.voc` reads:
 has both a VOC and an SBD mask, the VOC mask wins (finer, with a void border).
 
 The whole result is built in a temporary sibling folder, the marker written into it, and the folder
-renamed to ``<root>`` in one step: ``<root>`` exists only when the preparation finished, and a run
-interrupted anywhere before that leaves neither ``<root>`` nor the temporary folder. Partial
-downloads (``<name>.part`` in the archives folder) are kept on purpose, so the next run resumes.
+renamed to ``<root>`` in one step (:func:`segkit.io.staged_dir`): ``<root>`` exists only when the
+preparation finished, and a run interrupted anywhere before that leaves neither ``<root>`` nor the
+temporary folder. Partial downloads (``<name>.part`` in the archives folder) are kept on purpose, so the next run resumes.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -41,10 +43,11 @@ from segkit.data.archives import (
     count_progress,
     fetch_archive,
     missing_message,
-    safe_extract,
     say,
 )
+from segkit.data.extract import safe_extract
 from segkit.data.palette import VOID_INDEX, voc_palette
+from segkit.io import staged_dir, stale_stages, umask
 
 __all__ = [
     "ARCHIVES",
@@ -254,40 +257,6 @@ def default_archives_dir(root: str | os.PathLike) -> Path:
     return Path(root).parent / "downloads"
 
 
-def _temp_prefix(root: Path) -> str:
-    return f".{root.name}.tmp-"
-
-
-def _remove_stale_temps(root: Path, verbose: bool) -> None:
-    """Remove temporary folders of earlier runs that were killed outright (SIGKILL, power loss).
-
-    The folder name carries its process id; one whose process still runs is left alone.
-    """
-    for path in root.parent.glob(f"{_temp_prefix(root)}*"):
-        pid_text = path.name[len(_temp_prefix(root)) :].split("-", 1)[0]
-        if pid_text.isdigit() and _pid_alive(int(pid_text)):
-            continue
-        say(verbose, f"removing {path}, left by an earlier run that was killed")
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def _chmod_as_mkdir_would(path: Path) -> None:
-    """mkdtemp makes its folder private (0700); the dataset should get the usual permissions."""
-    umask = os.umask(0)
-    os.umask(umask)
-    path.chmod(0o777 & ~umask)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
 def prepare_voc(
     root: str | os.PathLike = "data/voc",
     archives_dir: str | os.PathLike | None = None,
@@ -342,20 +311,13 @@ def prepare_voc(
     )
 
     root.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(root, verbose)
-    # Same file system as ``root``, so the final rename is atomic; the pid in the name lets a
-    # later run tell a folder left by a killed run from one still being built.
-    tmp = Path(tempfile.mkdtemp(prefix=f"{_temp_prefix(root)}{os.getpid()}-", dir=root.parent))
-    try:
+    for path in stale_stages(root):
+        say(verbose, f"removing {path}, left by an earlier run that was killed")
+        shutil.rmtree(path, ignore_errors=True)
+    with staged_dir(root) as tmp:
         marker = _build(tmp, voc_tar, sbd_tgz, expected, official, verbose)
-        # The marker goes in before the rename: the rename is then the single step that makes a
-        # finished ``root`` appear, and no crash can leave a ``root`` without its marker.
         (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
-        _chmod_as_mkdir_would(tmp)
-        os.replace(tmp, root)
-    except BaseException:  # KeyboardInterrupt and SystemExit too: never leave half a dataset
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        tmp.chmod(0o777 & ~umask())  # the usual permissions, not mkdtemp's private 0700
     counts = marker["counts"]
     say(
         verbose,

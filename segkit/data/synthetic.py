@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,6 +27,7 @@ from segkit.data.boundary_scenes import CLASS_NAMES as BOUNDARY_CLASSES
 from segkit.data.boundary_scenes import generate_boundary_sample
 from segkit.data.drawing import hsv_to_rgb, shape_polygons, texture
 from segkit.data.palette import VOID_INDEX, voc_palette
+from segkit.io import staged_dir
 
 SHAPES = ("disc", "square", "triangle", "ring", "cross")
 FAMILIES = {  # hue centre (degrees) of each colour family
@@ -204,9 +203,7 @@ def ensure_synthetic(root: str | os.PathLike, spec: SyntheticSpec | None = None)
             f"{root} exists but is not a synthetic dataset written by segkit (no {MARKER}); "
             f"remove it (rm -r {root}) or point data.root elsewhere"
         )
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
-    try:
+    with staged_dir(root, done=lambda: is_complete(root, spec), replace=True) as tmp:
         voc = tmp / "VOCdevkit" / "VOC2012"
         for sub in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
             (voc / sub).mkdir(parents=True)
@@ -231,23 +228,4 @@ def ensure_synthetic(root: str | os.PathLike, spec: SyntheticSpec | None = None)
             (lists / "train.txt").read_text() + (lists / "val.txt").read_text()
         )
         (tmp / MARKER).write_text(json.dumps(_marker(spec), indent=2) + "\n")
-        if is_complete(root, spec):  # another process (a parallel sweep job) finished it first
-            shutil.rmtree(tmp, ignore_errors=True)
-        elif (
-            root.exists()
-        ):  # an older synthetic set: swap it out only now that the new one is whole
-            old = Path(tempfile.mkdtemp(prefix=f".{root.name}.old-", dir=root.parent))
-            os.replace(root, old / root.name)
-            os.replace(tmp, root)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            try:
-                os.replace(tmp, root)
-            except OSError:  # a parallel job renamed its identical copy into place meanwhile
-                if not is_complete(root, spec):
-                    raise
-                shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return root

@@ -1,1 +1,1 @@
-"""Measurement: the benchmark harness, FLOP counting and the checkerboard share."""
+"""Measurement: the benchmark (``segkit-bench``) and its harness, FLOP counting, the checkerboard share."""

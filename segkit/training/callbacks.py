@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import io
 import statistics
 import time
 from pathlib import Path
@@ -21,8 +20,8 @@ import torch
 from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.utilities import rank_zero_warn
 
+from segkit.compare.records import write_records
 from segkit.data.palette import VOID_INDEX
-from segkit.io import RECORDS_FILE, atomic_write_bytes
 from segkit.metrics import image_confusions
 
 
@@ -144,21 +143,14 @@ class ValRecords(L.Callback):
 
     def write(self, trainer: L.Trainer, pl_module: L.LightningModule) -> Path:
         """Write ``val_records.npz`` atomically: confusions, class names, samples."""
-        arrays: dict[str, np.ndarray] = {
-            "class_names": np.array(pl_module.hparams.class_names),
-            "epoch": np.array(trainer.current_epoch),
-        }
-        if self.confusions is not None:
-            arrays["confusions"] = self.confusions.numpy().astype(np.int64)
-        samples = self.samples(trainer)
-        arrays["sample_ids"] = np.array([s["id"] for s in samples])
-        arrays["sample_indices"] = np.array([s["index"] for s in samples], dtype=np.int64)
-        for k, s in enumerate(samples):
-            for key in ("image", "mask", "pred"):
-                arrays[f"{key}_{k}"] = s[key]
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, **arrays)
-        return atomic_write_bytes(self.output_dir / RECORDS_FILE, buffer.getvalue())
+        confusions = None if self.confusions is None else self.confusions.numpy()
+        return write_records(
+            self.output_dir,
+            pl_module.hparams.class_names,
+            trainer.current_epoch,
+            confusions,
+            self.samples(trainer),
+        )
 
     def _log_wandb(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         loggers = _wandb_loggers(trainer)

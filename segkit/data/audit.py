@@ -1,4 +1,5 @@
-"""Whole-dataset check: every listed file read and checked, with counts, class histogram and sizes."""
+"""Whole-dataset audit (``scripts/check_dataset.py``): every listed file read and checked, with
+counts, class histogram and sizes."""
 
 from __future__ import annotations
 
