@@ -10,6 +10,7 @@ from torch import nn
 
 from segkit.models.decoder import Decoder
 from segkit.models.encoders import ENCODERS, create_encoder, get_encoder_class
+from segkit.models.registry import plugin_package
 from segkit.models.upsamplers import UPSAMPLERS, get_upsampler_class
 
 
@@ -105,3 +106,17 @@ def build_model(
     # Every encoder declares skip_channels (per Skip, shallow to deep) and out_channels (deepest).
     decoder = Decoder(enc.skip_channels, enc.out_channels, up_cls, fusion, decoder_convs, up_kwargs)
     return FCN(enc, decoder, num_classes)
+
+
+def plugin_packages(model: Mapping[str, Any]) -> dict[str, str]:
+    """The plugins a :func:`build_model` spec names: name -> ``package==version`` providing it.
+
+    Saved in checkpoints, so loading one without the package names what to install.
+    """
+    found = {}
+    for kind, default in (("encoder", "vgg"), ("upsampler", "nearest")):
+        name, _ = _name_and_kwargs(model.get(kind, default), f"model.{kind}")
+        package = plugin_package(kind, name) if isinstance(name, str) else None
+        if package is not None:
+            found[name] = package
+    return found
