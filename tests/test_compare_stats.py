@@ -306,7 +306,7 @@ def test_report_unknown_convergence_line(tmp_path: Path) -> None:
 
 
 def test_experiment_config_instantiates_the_callback() -> None:
-    cfg = OmegaConf.load(REPO / "configs" / "experiment" / "compare_upsamplers.yaml")
+    cfg = OmegaConf.load(REPO / "segkit" / "configs" / "experiment" / "compare_upsamplers.yaml")
     node = OmegaConf.to_container(cfg.hydra.callbacks.compare)
     assert node.pop("_target_") == "segkit.compare.hydra.CompareOnMultirunEnd"
     callback = CompareOnMultirunEnd(**node)

@@ -319,6 +319,15 @@ def _(ctx: Ctx) -> tuple[str, str]:
     return _raised(CheckpointError, lambda: load_task(ctx.tmp / "other.ckpt"))
 
 
+@case("E67")
+def _(ctx: Ctx) -> tuple[str, str]:
+    checkpoint = _checkpoint(SegTask(3, model=MODEL))
+    checkpoint["hyper_parameters"]["model"] = {**MODEL, "upsampler": {"name": "mine"}}
+    checkpoint["segkit_plugins"] = {"mine": "segkit-mine==0.1.0"}  # as a run with the plugin saves
+    torch.save(checkpoint, ctx.tmp / "plugin.ckpt")
+    return _raised(CheckpointError, lambda: load_task(ctx.tmp / "plugin.ckpt"))
+
+
 # --- environment ------------------------------------------------------------------------------
 
 

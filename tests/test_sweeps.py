@@ -85,7 +85,9 @@ def test_slurm_launcher_config_composes() -> None:
 
 
 def test_wandb_sweep_file_calls_the_hydra_cli_with_valid_overrides() -> None:
-    sweep = yaml.safe_load((REPO / "configs" / "wandb" / "sweep_upsamplers.yaml").read_text())
+    sweep = yaml.safe_load(
+        (REPO / "segkit" / "configs" / "wandb" / "sweep_upsamplers.yaml").read_text()
+    )
     assert "${args_no_hyphens}" in sweep["command"] and sweep["program"] == "segkit-train"
     names = list(sweep["parameters"])
     grid = itertools.product(*(sweep["parameters"][n]["values"] for n in names))

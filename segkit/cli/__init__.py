@@ -2,13 +2,9 @@
 
 from pathlib import Path
 
-# The config tree lives at the repository's top level (installed editable with `make install`).
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
-if not Path(CONFIG_DIR, "train.yaml").is_file():
-    raise SystemExit(
-        f"segkit: no config tree at {CONFIG_DIR}; install segkit editable from a clone "
-        "(make install, or pip install -e .) so the CLI finds configs/"
-    )
+# The config tree ships inside the package (segkit/configs), so a wheel install finds it as an
+# editable clone does. Users add their own folder with --config-dir DIR or SEGKIT_CONFIG_PATH.
+CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs")
 
 
 def exit_with_one_line(prog: str, err: BaseException) -> SystemExit:

@@ -17,6 +17,7 @@ from segkit.models.encoders import (
     create_encoder,
     get_encoder_class,
 )
+from segkit.models.registry import plugin_package
 from segkit.models.upsamplers import UPSAMPLERS, check_upsampler_options, get_upsampler_class
 from segkit.models.weights import resolve_weights_file
 from segkit.options import ABSENT, is_int, kind, show, wrap
@@ -166,3 +167,17 @@ def build_model(
     # Every encoder declares skip_channels (per Skip, shallow to deep) and out_channels (deepest).
     decoder = Decoder(enc.skip_channels, enc.out_channels, up_cls, fusion, decoder_convs, up_kwargs)
     return FCN(enc, decoder, num_classes)
+
+
+def plugin_packages(model: Mapping[str, Any]) -> dict[str, str]:
+    """The plugins a :func:`build_model` spec names: name -> ``package==version`` providing it.
+
+    Saved in checkpoints, so loading one without the package names what to install.
+    """
+    found = {}
+    for part, default in (("encoder", "vgg"), ("upsampler", "nearest")):
+        name, _ = _name_and_kwargs(model.get(part, default), f"model.{part}")
+        package = plugin_package(part, name) if isinstance(name, str) else None
+        if package is not None:
+            found[name] = package
+    return found

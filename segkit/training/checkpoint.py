@@ -18,6 +18,9 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from segkit.errors import CheckpointError
 from segkit.io import atomic_write_bytes
+from segkit.models.encoders import ENCODERS
+from segkit.models.registry import plugin_package
+from segkit.models.upsamplers import UPSAMPLERS
 from segkit.training.task import SegTask
 
 
@@ -89,7 +92,25 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             "segkit checkpoint: expected 'state_dict' and 'hyper_parameters' with num_classes and "
             "model, as segkit-train writes"
         )
+    _check_plugins(path, hparams["model"], checkpoint.get("segkit_plugins") or {})
     return checkpoint
+
+
+def _check_plugins(path: Path, model: Any, recorded: dict[str, str]) -> None:
+    """A plugin encoder or upsampler the checkpoint was trained with must be installed."""
+    for kind, builtins in (("encoder", ENCODERS), ("upsampler", UPSAMPLERS)):
+        spec = model.get(kind) if isinstance(model, dict) else None
+        name = spec.get("name") if isinstance(spec, dict) else spec
+        if (
+            isinstance(name, str)
+            and name in recorded
+            and name not in builtins
+            and plugin_package(kind, name) is None
+        ):
+            raise CheckpointError(
+                f"{path} was trained with the {kind} {name!r} (model.{kind}.name) of the package "
+                f"{recorded[name]}, which is not installed; pip install {recorded[name]}"
+            )
 
 
 def describe(hparams: dict[str, Any]) -> str:

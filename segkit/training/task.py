@@ -16,6 +16,7 @@ from segkit.errors import NonFiniteLossError
 from segkit.inference import InferenceConfig, infer
 from segkit.metrics import IGNORE_INDEX, BoundaryIoU, SegMetrics
 from segkit.models import build_model
+from segkit.models.fcn import plugin_packages
 from segkit.models.weights import load_encoder_weights
 from segkit.training.loss import class_weights
 from segkit.training.optim import build_optimizer
@@ -220,6 +221,8 @@ class SegTask(L.LightningModule):
         checkpoint["segkit_precision"] = str(self.trainer.precision)
         # a resumed run continues every random stream where this one stopped
         checkpoint["segkit_rng"] = rng_states()
+        # the packages of plugin encoders/upsamplers, named when a load finds them missing
+        checkpoint["segkit_plugins"] = plugin_packages(self.hparams.model)
         loop = self.trainer.fit_loop.epoch_loop
         if loop.batch_progress.current.processed >= self.trainer.num_training_batches:
             # the epoch's training is over (its mean is logged just after this save): a run
