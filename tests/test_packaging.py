@@ -18,15 +18,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from segkit.config_checks import ConfigError, validate_train_config
 
-from segkit.compare.report import group_runs
+from segkit.compare.analysis import group_runs
 from segkit.compare.runs import Run
+from segkit.errors import ConfigError
 from segkit.models import UPSAMPLERS, build_model, registry
 from segkit.models.encoders import get_encoder_class
 from segkit.models.fcn import plugin_packages
 from segkit.models.upsamplers import get_upsampler_class
 from segkit.training.checkpoint import CheckpointError, load_task
+from segkit.training.checks import check_train_config
 from segkit.training.task import SegTask
 
 from .conftest import REPO, compose_train, tiny_overrides
@@ -134,9 +135,9 @@ def test_config_checks_accept_a_plugin_by_name(
 ) -> None:
     fresh_registry.syspath_prepend(str(_fake_dist(tmp_path, "segkit-mine", ENTRY_POINTS)))
     base = [*tiny_overrides(tiny_synthetic), "model.upsampler.name=mine"]
-    validate_train_config(compose_train([*base, "+model.upsampler.gain=0.5"], tmp_path / "a"))
+    check_train_config(compose_train([*base, "+model.upsampler.gain=0.5"], tmp_path / "a"))
     with pytest.raises(ConfigError, match=r"upsampler 'mine' takes no option colour"):
-        validate_train_config(compose_train([*base, "+model.upsampler.colour=1"], tmp_path / "b"))
+        check_train_config(compose_train([*base, "+model.upsampler.colour=1"], tmp_path / "b"))
 
 
 def test_a_plugin_named_like_a_builtin_is_one_line_naming_the_package(
