@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from segkit.errors import ConfigError
@@ -54,6 +56,16 @@ def check_optim_options(values: Mapping[str, Any]) -> None:
         )
 
 
+@cache
+def default_optim() -> dict[str, Any]:
+    """The optimizer a task gets for keys its ``optim`` leaves out: ``configs/optim/sgd.yaml``,
+    the config tree's default, so the defaults are written in one place."""
+    from omegaconf import OmegaConf
+
+    path = Path(__file__).resolve().parents[1] / "configs" / "optim" / "sgd.yaml"
+    return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+
+
 def lr_factor(step: int, total: int, schedule: str, power: float, warmup: int) -> float:
     """LR multiplier at optimisation ``step`` of ``total``: linear warm-up, then the schedule."""
     if warmup > 0 and step < warmup:
@@ -77,8 +89,7 @@ def build_optimizer(
     import torch
     from torch import nn
 
-    cfg = {"name": "sgd", "lr": 0.01, "weight_decay": 1e-4, "momentum": 0.9, "schedule": "poly",
-           "power": 0.9, "warmup_steps": 0, "norm_weight_decay": 0.0, **optim}  # fmt: skip
+    cfg = {**default_optim(), **optim}
     check_optim_options(cfg)
     decay, no_decay = [], []
     for module in net.modules():
