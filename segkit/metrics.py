@@ -1,5 +1,8 @@
 """Pascal VOC protocol metrics from one dataset-level confusion matrix.
 
+Over ~300 lines on purpose: the VOC scores and Boundary IoU share the confusion-matrix code and
+the void handling, and are read together.
+
 As the official devkit computes them: a single confusion matrix accumulated over the whole split at
 each image's original resolution, ground-truth void (255) pixels ignored, IoU_c = TP / (TP+FP+FN).
 mIoU is the mean over classes whose union (TP+FP+FN) is non-zero; whenever every class occurs

@@ -1,5 +1,9 @@
 """Decoder upsamplers: x (B, C, h, w) -> (B, C, *skip.size), with h = H//2 or ceil(H/2).
 
+Over ~300 lines on purpose: the ten operators sit side by side (20-40 lines each, sharing
+``_check_grid`` and ``_fit_to``), so a reader compares them in one file; the registry and the
+option check close it.
+
 Contract (see docs/architecture.md): built as ``Cls(channels)``; ``forward(x, skip)``; same channels in and
 out; output exactly ``skip.size`` (odd sizes included); class attribute ``needs_indices`` says
 whether the encoder must record max-pooling indices. Registered under short stable names.
