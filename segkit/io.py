@@ -12,9 +12,6 @@ from typing import Any
 # per-image confusions and sample predictions of a run's last validation (ValRecords writes it,
 # segkit-compare and scripts/beats_background.py read it)
 RECORDS_FILE = "val_records.npz"
-# per-run numbers besides the val scores, in metrics.json and the W&B summary, that segkit-compare
-# reports: cost, and the checkerboard share of the logits (segkit.measure.checkerboard)
-COST_KEYS = ("params", "gflops", "train_images_per_s", "checkerboard_init", "checkerboard_final")
 
 
 def umask() -> int:

@@ -36,7 +36,8 @@ from segkit.compare.stats import (
     seeds_needed,
     stalls,
 )
-from segkit.io import COST_KEYS, atomic_write_text
+from segkit.io import atomic_write_text
+from segkit.training.record import COST_KEYS
 
 # summary.csv: mean and std over seeds of these final val scores
 SCORES = {"mIoU": "mIoU", "boundary_mIoU": "boundary mIoU", "pixel_acc": "pixel accuracy"}
