@@ -16,7 +16,6 @@ as a matrix X next to X transposed, checked against the library's transpose conv
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -27,6 +26,8 @@ import torch
 from segkit import worked_examples
 from segkit.compare.figures import STYLE, qualitative_grid, save_png
 from segkit.models import UPSAMPLERS
+from segkit.training.record import RunRecord
+from segkit.training.run_state import last_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEPS = ("compare_all_upsamplers", "compare_upsamplers")
@@ -108,10 +109,10 @@ def find_runs(runs: Path | None) -> list[Path]:
         runs = sweeps[-1]
     # one run per upsampler: the lowest seed
     chosen: dict[str, tuple[int, Path]] = {}
-    for path in runs.glob("*/metrics.json"):
-        metrics = json.loads(path.read_text())
-        if (path.parent / "checkpoints" / "last.ckpt").is_file():
-            seed, name = int(metrics["seed"]), str(metrics["upsampler"])
+    for path in runs.glob(f"*/{RunRecord.FILE}"):
+        record = RunRecord.read(path)
+        if last_checkpoint(path.parent).is_file():
+            seed, name = int(record.seed), str(record.upsampler)
             if name not in chosen or seed < chosen[name][0]:
                 chosen[name] = (seed, path.parent)
     return [chosen[n][1] for n in UPSAMPLERS if n in chosen]

@@ -12,10 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-# per-run numbers besides the val scores, in metrics.json and the W&B summary, that segkit-compare
-# reports: cost, and the checkerboard share of the logits (segkit.measure.checkerboard)
-COST_KEYS = ("params", "gflops", "train_images_per_s", "checkerboard_init", "checkerboard_final")
-
 
 def umask() -> int:
     """The process's file-creation mask (read without changing it)."""

@@ -83,16 +83,17 @@ def predictions_of_runs(
     Returns:
         The image ``(H, W, 3)`` uint8, its ground truth ``(H, W)`` and ``{upsampler: prediction}``.
     """
-    import json
     from pathlib import Path
 
     from segkit.data.datamodule import SegDataModule
     from segkit.training.checkpoint import load_task
+    from segkit.training.record import RunRecord
+    from segkit.training.run_state import last_checkpoint
 
     image = truth = None
     predictions: dict[str, torch.Tensor] = {}
     for run_dir in run_dirs:
-        task, checkpoint = load_task(Path(run_dir) / "checkpoints" / "last.ckpt")
+        task, checkpoint = load_task(last_checkpoint(run_dir))
         datamodule = SegDataModule(**checkpoint["datamodule_hyper_parameters"])
         datamodule.setup("validate")
         assert datamodule.val_set is not None
@@ -102,7 +103,7 @@ def predictions_of_runs(
             image, truth = raw.permute(1, 2, 0), mask  # (H, W, 3), (H, W)
         with torch.no_grad():
             logits = task.infer(normalised[None], size=tuple(mask.shape))  # (1, C, H, W)
-        name = json.loads((Path(run_dir) / "metrics.json").read_text())["upsampler"]
+        name = RunRecord.read(Path(run_dir) / RunRecord.FILE).upsampler
         predictions[name] = logits.argmax(1)[0]
     assert image is not None and truth is not None, "no runs given"
     return image, truth, predictions

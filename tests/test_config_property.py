@@ -3,7 +3,7 @@ or fails with one of segkit's clear errors, in one line naming a config key; nev
 
 Hypothesis draws group options (upsampler, a cheap encoder, fusion, optimizer, logger, callbacks)
 and optionally one invalid scalar, composes the train config on the tiny synthetic set, and runs
-``segkit.cli.train.run`` for one step and one validation batch.
+``segkit.training.run.run`` for one step and one validation batch.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from segkit.cli import CONFIG_DIR
-from segkit.cli.train import MissingDependency, run
 from segkit.data.checks import DataError
-from segkit.errors import ConfigError
+from segkit.errors import ConfigError, MissingDependency
 from segkit.training.checkpoint import CheckpointError
+from segkit.training.run import run
 
 from .conftest import compose_train, tiny_overrides
 

@@ -9,9 +9,9 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from segkit.cli import CONFIG_DIR
-from segkit.cli.train import _instantiate_all
 from segkit.data.synthetic import class_names as synthetic_classes
 from segkit.models import UPSAMPLERS, build_model
+from segkit.training.run import instantiate_all as _instantiate_all
 
 from .conftest import compose_train
 

@@ -10,9 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from segkit.cli.train import run
 from segkit.measure.checkerboard import checkerboard_share
 from segkit.models import Skip, create_upsampler
+from segkit.training.run import run
 
 from .conftest import compose_train, tiny_overrides
 

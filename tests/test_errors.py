@@ -20,16 +20,23 @@ import pytest
 import torch
 from PIL import Image
 
-from segkit.cli.train import MissingDependency, check_logger_packages, run
 from segkit.data.checks import DataError
 from segkit.data.datamodule import SegDataModule
 from segkit.data.palette import voc_palette
 from segkit.data.synthetic import ensure_synthetic
 from segkit.data.voc import VOCSegmentation
-from segkit.errors import ConfigError, LaunchError, NonFiniteLossError, ResumeError
+from segkit.errors import (
+    ConfigError,
+    LaunchError,
+    MissingDependency,
+    NonFiniteLossError,
+    ResumeError,
+)
 from segkit.export import ExportError, export
 from segkit.inference import InferenceConfig
 from segkit.training.checkpoint import CheckpointError, load_task, read_checkpoint
+from segkit.training.launch import check_logger_packages
+from segkit.training.run import run
 from segkit.training.task import SegTask
 
 from .conftest import REPO, compose_train, tiny_overrides
@@ -82,7 +89,7 @@ def _raised(errors: type | tuple[type, ...], fn: Callable[[], object]) -> tuple[
 
 
 def _train(ctx: Ctx, *overrides: str, errors: type | tuple[type, ...] = ConfigError) -> tuple:
-    """``segkit.cli.train.run`` on the tiny recipe plus ``overrides``; the error it raises."""
+    """``segkit.training.run.run`` on the tiny recipe plus ``overrides``; the error it raises."""
     base = tiny_overrides(ctx.tiny)
     if any(o.startswith("data=") for o in overrides):  # another dataset: none of the tiny keys
         base = [o for o in base if not o.startswith("data.")]

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from segkit.cli.train import run
 from segkit.models import UPSAMPLERS
 from segkit.training.optim import lr_factor
+from segkit.training.run import run
 from segkit.training.task import SegTask
 
 from .conftest import REPO, compose_train, tiny_overrides

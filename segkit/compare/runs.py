@@ -7,7 +7,6 @@ or any tree holding ``metrics.json`` files), and a W&B project read through the 
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,9 +17,7 @@ import numpy as np
 
 from segkit.compare.records import RECORDS_FILE, read_records
 from segkit.errors import CompareError
-from segkit.io import COST_KEYS
-
-METRICS_FILE = "metrics.json"
+from segkit.training.record import COST_KEYS, RunRecord
 
 
 @dataclass
@@ -29,7 +26,8 @@ class Run:
 
     Attributes:
         name: where it came from (run folder or W&B run path).
-        metrics: the contents of its ``metrics.json`` (``final`` holds the last validation).
+        metrics: its :class:`RunRecord` as a dict, the keys of ``metrics.json`` (``final`` holds
+            the last validation).
         curves: per-epoch series, ``{"epoch": [...], "train/loss_epoch": [...], "val/mIoU": [...]}``.
         records: path of its ``val_records.npz`` (per-image confusions, sample predictions).
         val_steps: every validation by training step, ``{"step": [...], "val/mIoU": [...],
@@ -149,17 +147,8 @@ def find_runs(root: str | Path) -> list[Run]:
             f"{root} is not a folder; pass a multirun folder such as logs/<task>/multiruns/<time>"
         )
     runs = []
-    for path in sorted(root.rglob(METRICS_FILE)):
-        try:
-            metrics = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise CompareError(
-                f"{path} is not readable JSON ({err}); delete it or re-run that job"
-            ) from None
-        if not {"upsampler", "seed", "final"} <= metrics.keys():
-            raise CompareError(
-                f"{path} is not a segkit-train metrics.json (no upsampler/seed/final)"
-            )
+    for path in sorted(root.rglob(RunRecord.FILE)):
+        record = RunRecord.read(path)
         folder = path.parent
         csvs = sorted(folder.glob("csv/**/metrics.csv"), key=lambda p: p.stat().st_mtime)
         records = folder / RECORDS_FILE
@@ -168,7 +157,7 @@ def find_runs(root: str | Path) -> list[Run]:
         runs.append(
             Run(
                 name=str(folder.relative_to(root)) if folder != root else folder.name,
-                metrics=metrics,
+                metrics=record.to_dict(),
                 curves=curves_from_rows(rows) if csvs else {},
                 records=records if records.is_file() else None,
                 val_steps=val_steps if rows else {},
@@ -177,7 +166,7 @@ def find_runs(root: str | Path) -> list[Run]:
         )
     if not runs:
         raise CompareError(
-            f"no {METRICS_FILE} under {root}; did the runs finish? (segkit-train writes one per run)"
+            f"no {RunRecord.FILE} under {root}; did the runs finish? (segkit-train writes one per run)"
         )
     return runs
 
@@ -185,7 +174,7 @@ def find_runs(root: str | Path) -> list[Run]:
 def wandb_runs(path: str, group: str | None = None, download_to: Path | None = None) -> list[Run]:
     """Finished segkit runs of a W&B project ``entity/project`` through the public API (online).
 
-    ``metrics.json`` is rebuilt from each run's config and summary; the curves come from its history
+    Its :class:`RunRecord` is rebuilt from each run's config and summary; the curves come from its history
     (validations by ``trainer/global_step``, which Lightning's WandbLogger logs in every row; W&B's
     own ``_step`` counts log calls, and is used, with the run's length on the same axis, only for
     runs without it) and ``val_records.npz`` is downloaded (into ``download_to``) when the run
@@ -205,14 +194,14 @@ def wandb_runs(path: str, group: str | None = None, download_to: Path | None = N
         except (KeyError, TypeError):
             continue  # not a segkit-train run
         final = {k: v for k, v in summary.items() if k.startswith("val/")}
-        metrics = {
-            "upsampler": upsampler,
-            "seed": seed,
-            "encoder": config["model"]["encoder"]["name"],
+        record = RunRecord(
+            upsampler=upsampler,
+            seed=seed,
+            encoder=config["model"]["encoder"]["name"],
             **{key: summary.get(key) for key in COST_KEYS},
-            "steps": summary.get("trainer/global_step"),
-            "final": final,
-        }
+            steps=summary.get("trainer/global_step"),
+            final=final,
+        )
         # scan_history returns only rows holding every requested key: one scan per key, with the
         # training step when the run logged it
         rows = []
@@ -224,7 +213,7 @@ def wandb_runs(path: str, group: str | None = None, download_to: Path | None = N
             val_steps, last_step = val_steps_from_rows(rows, ("trainer/global_step",))
         else:  # W&B's log-call counter: the run's length on that axis, not its training steps
             val_steps, last_step = val_steps_from_rows(rows, ("_step",))
-            metrics["steps"] = None
+            record.steps = None
         records = None
         if download_to is not None:
             try:
@@ -236,7 +225,7 @@ def wandb_runs(path: str, group: str | None = None, download_to: Path | None = N
         runs.append(
             Run(
                 name=f"{path}/{wrun.id}",
-                metrics=metrics,
+                metrics=record.to_dict(),
                 curves=curves,
                 records=records,
                 val_steps=val_steps,

@@ -21,7 +21,7 @@ from segkit.compare.analysis import (
     pooled_power,
 )
 from segkit.compare.stats import mean_std
-from segkit.io import COST_KEYS
+from segkit.training.record import COST_KEYS
 
 
 def summary_record(row: Row) -> dict[str, Any]:

@@ -27,8 +27,8 @@ def lightning_vs_bare(task, batch, device, steps: int, warmup: int, rounds: int)
     import lightning as L
     from torch.utils.data import DataLoader
 
+    from segkit.measure.callbacks import TrainSpeed
     from segkit.measure.harness import bare_step, median, sync
-    from segkit.training.callbacks import TrainSpeed
 
     n = steps + warmup
     loader = DataLoader(_FixedBatches(batch, n), batch_size=None)

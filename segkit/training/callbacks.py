@@ -4,20 +4,19 @@
   intervals paired by image), the predictions on a fixed set of val images (the same images in every
   run, for side-by-side figures), both written to ``val_records.npz``; and, when a W&B logger is
   attached, those images with ground-truth and predicted masks plus a per-class IoU table.
-- :class:`TrainSpeed`: training images per second (median over steps, data loading included).
+
+Measuring callbacks (training speed, checkerboard share) are in :mod:`segkit.measure.callbacks`;
+the ``last.ckpt`` writer in :mod:`segkit.training.run_state`.
 """
 
 from __future__ import annotations
 
-import statistics
-import time
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.utilities import rank_zero_warn
 
 from segkit.compare.records import write_records
@@ -183,194 +182,3 @@ class ValRecords(L.Callback):
             payload["val/predictions"] = images
         for logger in loggers:
             logger.experiment.log(payload)
-
-
-class TrainSpeed(L.Callback):
-    """Training throughput: batch size over the median time between consecutive training steps.
-
-    Intervals span data loading, forward, backward and the optimizer step; the first step of each
-    epoch (worker start-up, the validation before it) is left out.
-
-    Args:
-        synchronize: wait for the GPU at each step end, so an interval is the step's own work
-            (for benchmarks; it removes CPU/GPU overlap, so leave it off in training).
-    """
-
-    def __init__(self, synchronize: bool = False) -> None:
-        self.synchronize = synchronize
-        self.intervals: list[float] = []
-        self.batch_size = 0
-        self._last: float | None = None
-
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._last = None
-
-    def on_train_batch_end(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-    ) -> None:
-        if self.synchronize and pl_module.device.type == "cuda":
-            torch.cuda.synchronize(pl_module.device)
-        now = time.perf_counter()
-        if self._last is not None:
-            self.intervals.append(now - self._last)
-        self._last = now
-        self.batch_size = int(batch[0].shape[0])
-
-    @property
-    def images_per_s(self) -> float | None:
-        if not self.intervals:
-            return None
-        return self.batch_size / statistics.median(self.intervals)
-
-
-class LastCheckpoint(Checkpoint):
-    """Write the whole training state to ``last.ckpt`` after every validation and training epoch.
-
-    What ``resume=auto`` continues from. Lightning's ``ModelCheckpoint(save_last=True)`` rewrites
-    its last checkpoint only when it saved a top-k one, i.e. when the monitored score improved, so
-    a run killed after a plateau would go back to its last improvement. Being a ``Checkpoint``, this
-    runs after ``ModelCheckpoint`` (Lightning moves checkpoint callbacks to the end), so the state it
-    saves includes the best score just recorded.
-
-    Args:
-        dirpath: the checkpoint folder.
-    """
-
-    def __init__(self, dirpath: str | Path) -> None:
-        self.path = Path(dirpath) / "last.ckpt"
-        self._saved_step = -1
-
-    def _save(self, trainer: L.Trainer) -> None:
-        if trainer.sanity_checking or trainer.global_step == self._saved_step:
-            return
-        trainer.save_checkpoint(self.path, weights_only=False)
-        self._saved_step = trainer.global_step
-
-    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.state.fn == "fit":
-            self._save(trainer)
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._save(trainer)  # an epoch without validation (check_val_every_n_epoch > 1)
-
-
-class SigtermCheckpoint(Checkpoint):
-    """On SIGTERM (SLURM's notice before preemption or a time limit), save a resumable checkpoint.
-
-    Lightning turns the signal into a ``SIGTERMException`` at the next batch boundary; this saves
-    the whole training state there, to ``last.ckpt`` beside the other checkpoints, so that
-    ``resume=auto`` continues from it exactly. The stop is held back where resuming could not be
-    exact: during validation (Lightning would stop mid-validation, and a resumed run skips that
-    validation), until the epoch's end-of-epoch logging is done, and in the middle of a gradient
-    accumulation (the accumulated gradients are not in checkpoints). Any other exception saves
-    nothing: a run that failed (e.g. on a NaN loss) must not overwrite good checkpoints.
-
-    Args:
-        dirpath: the checkpoint folder.
-        filename: file name without extension.
-    """
-
-    def __init__(self, dirpath: str | Path, filename: str = "last") -> None:
-        self.path = Path(dirpath) / f"{filename}.ckpt"
-        self.saved: Path | None = None
-        self.held = False
-
-    def _hold(self, trainer: L.Trainer) -> None:
-        connector = trainer._signal_connector
-        if connector.received_sigterm:
-            connector.received_sigterm = False
-            self.held = True
-
-    def _release(self, trainer: L.Trainer) -> None:
-        if self.held:
-            trainer._signal_connector.received_sigterm = True
-            self.held = False
-
-    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.state.fn == "fit" and not trainer.sanity_checking:
-            self._hold(trainer)
-
-    def on_validation_batch_end(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
-        if trainer.state.fn == "fit" and not trainer.sanity_checking:
-            self._hold(trainer)
-
-    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.state.fn == "fit" and not trainer.sanity_checking:
-            self._hold(trainer)
-            self._release(trainer)  # Lightning stops at its next check, after the epoch's end
-
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:  # fmt: skip
-        accumulating = (batch_idx + 1) % trainer.accumulate_grad_batches != 0
-        if accumulating and batch_idx + 1 < trainer.num_training_batches:
-            self._hold(trainer)
-        else:
-            self._release(trainer)
-
-    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:  # fmt: skip
-        from lightning.pytorch.utilities.exceptions import SIGTERMException
-
-        if isinstance(exception, SIGTERMException):
-            trainer.save_checkpoint(self.path, weights_only=False)
-            self.saved = self.path
-
-
-class CheckerboardProbe(L.Callback):
-    """The checkerboard share of the network's logits on fixed val images, before and after fitting.
-
-    Logits of ``num_images`` val images spread over the set (the same in every run) are measured
-    with :func:`segkit.measure.checkerboard.checkerboard_share` when fitting starts (the initialisation) and
-    when it ends. Kept as ``init`` / ``final``, logged as ``checkerboard/init`` and
-    ``checkerboard/final``; saved in checkpoints, so a resumed run keeps its initial value.
-
-    Args:
-        num_images: val images measured.
-    """
-
-    def __init__(self, num_images: int = 8) -> None:
-        self.num_images = num_images
-        self.init: float | None = None
-        self.final: float | None = None
-
-    @torch.no_grad()
-    def measure(self, trainer: L.Trainer, pl_module: L.LightningModule) -> float | None:
-        from segkit.measure.checkerboard import checkerboard_share
-
-        datamodule = trainer.datamodule
-        dataset = getattr(datamodule, "val_set", None)
-        if dataset is None or len(dataset) == 0:
-            return None
-        was_training = pl_module.training
-        pl_module.eval()
-        power_share = []
-        for index in sample_indices(len(dataset), self.num_images):
-            image, _ = dataset[index]
-            logits = pl_module(image[None].to(pl_module.device))  # (1, C, H, W)
-            power_share.append(checkerboard_share(logits))
-        pl_module.train(was_training)
-        return float(np.mean(power_share))
-
-    def _log(self, trainer: L.Trainer, name: str, value: float | None) -> None:
-        if value is not None:
-            for logger in trainer.loggers:
-                logger.log_metrics({f"checkerboard/{name}": value}, step=trainer.global_step)
-
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.init is None:  # not when resuming: the checkpoint holds it
-            trainer.datamodule.setup("validate")
-            self.init = self.measure(trainer, pl_module)
-            self._log(trainer, "init", self.init)
-
-    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.final = self.measure(trainer, pl_module)
-        self._log(trainer, "final", self.final)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"init": self.init}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.init = state_dict.get("init")

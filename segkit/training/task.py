@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torchmetrics import MeanMetric
@@ -20,37 +18,6 @@ from segkit.models.fcn import plugin_packages
 from segkit.models.weights import load_encoder_weights
 from segkit.training.loss import class_weights
 from segkit.training.optim import build_optimizer
-
-
-def rng_states() -> dict[str, Any]:
-    """Python, NumPy and torch (CPU, and CUDA when in use) RNG states as weights-only-safe data."""
-    numpy_state = np.random.get_state(legacy=False)
-    states: dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": {"key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
-                  "pos": int(numpy_state["state"]["pos"]),
-                  "has_gauss": int(numpy_state["has_gauss"]),
-                  "gauss": float(numpy_state["gauss"])},
-        "torch": torch.get_rng_state(),
-    }  # fmt: skip
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def set_rng_states(states: Mapping[str, Any]) -> None:
-    """Restore what :func:`rng_states` returned."""
-    version, internal, gauss = states["python"]
-    random.setstate((version, tuple(internal), gauss))
-    numpy_state = states["numpy"]
-    np.random.set_state(
-        {"bit_generator": "MT19937",
-         "state": {"key": numpy_state["key"].numpy().astype(np.uint32), "pos": numpy_state["pos"]},
-         "has_gauss": numpy_state["has_gauss"], "gauss": numpy_state["gauss"]}
-    )  # fmt: skip
-    torch.set_rng_state(states["torch"])
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
 
 
 class SegTask(L.LightningModule):
@@ -215,12 +182,11 @@ class SegTask(L.LightningModule):
         self.log_dict({k: v for k, v in scores.items() if k not in ("epoch", "val/mIoU")})
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # the task's own state; the run's (RNG states, W&B id) is segkit.training.run_state's
         checkpoint["segkit_best_scores"] = self.best_scores
         checkpoint["segkit_last_scores"] = self.last_scores
         # segkit-eval validates at the precision training validated at (exactly the same scores)
         checkpoint["segkit_precision"] = str(self.trainer.precision)
-        # a resumed run continues every random stream where this one stopped
-        checkpoint["segkit_rng"] = rng_states()
         # the packages of plugin encoders/upsamplers, named when a load finds them missing
         checkpoint["segkit_plugins"] = plugin_packages(self.hparams.model)
         loop = self.trainer.fit_loop.epoch_loop
@@ -237,16 +203,10 @@ class SegTask(L.LightningModule):
                 key = f"train_loss_mean.{name}"
                 total = self.trainer.strategy.reduce(checkpoint["state_dict"][key], reduce_op="sum")
                 checkpoint["state_dict"][key] = total / self.trainer.world_size
-        # ... and its W&B run (segkit-train resumes the same run id)
-        for logger in self.trainer.loggers:
-            if type(logger).__name__ == "WandbLogger":
-                checkpoint["segkit_wandb_id"] = logger.version
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.best_scores = checkpoint.get("segkit_best_scores", {})
         self.last_scores = checkpoint.get("segkit_last_scores", {})
-        if self._trainer is not None and "segkit_rng" in checkpoint:  # resuming a fit
-            set_rng_states(checkpoint["segkit_rng"])
 
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer, scheduler = self.build_optimizer(int(self.trainer.estimated_stepping_batches))
