@@ -101,9 +101,9 @@ def build_trainer(cfg: DictConfig, resume: Resume) -> L.Trainer:
     from lightning.pytorch.callbacks import LearningRateMonitor
 
     from segkit.training.checkpoint import AtomicCheckpointIO
-    from segkit.training.run_state import LastCheckpoint
+    from segkit.training.run_state import LastCheckpoint, RunState
 
-    callbacks = instantiate_all(cfg.get("callbacks"))
+    callbacks = [*instantiate_all(cfg.get("callbacks")), RunState()]
     logger_cfg = cfg.get("logger") or {}
     resume.reuse_wandb_run(logger_cfg)
     loggers = instantiate_all(logger_cfg)

@@ -8,7 +8,8 @@ optimizer, LR schedule, loop progress, callback states, the task's scores and th
 position: ``SegDataModule.state_dict``) it saves the run state Lightning does not keep: the Python,
 NumPy and torch RNG states, restored on resume, and the W&B run id, reused by ``segkit.training.resume``.
 
-What reads it back: ``segkit.training.resume`` (which checkpoint, the logs that go on from it).
+:class:`RunState` adds that run state to every full checkpoint of the run. What reads it back:
+``segkit.training.resume`` (which checkpoint, the logs that go on from it).
 """
 
 from __future__ import annotations
@@ -80,9 +81,6 @@ class LastCheckpoint(Checkpoint):
     exception saves nothing: a run that failed (e.g. on a NaN loss) must not overwrite good
     checkpoints.
 
-    Every checkpoint of the run (this one and ``ModelCheckpoint``'s) also gets the RNG states and
-    the W&B run id; resuming from one restores the RNG states.
-
     Args:
         output_dir: the run folder (the checkpoint is :func:`last_checkpoint` of it).
     """
@@ -143,6 +141,15 @@ class LastCheckpoint(Checkpoint):
         if isinstance(exception, SIGTERMException):
             trainer.save_checkpoint(self.path, weights_only=False)
             self.saved = self.path
+
+
+class RunState(L.Callback):
+    """The run state Lightning does not keep, in every full checkpoint of the run: the RNG states
+    (restored when a fit resumes from it) and the W&B run id (reused by ``segkit.training.resume``).
+
+    Added to every training run, with or without :class:`LastCheckpoint`, so a run started from
+    ``ckpt_path=<file>`` continues its random streams even with checkpointing off.
+    """
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:  # fmt: skip
         # a resumed run continues every random stream where this one stopped, and its W&B run
