@@ -21,15 +21,11 @@ scored; images are rendered from them with a light blur, sensor noise and a fine
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from segkit.data.drawing import hsv_to_rgb, shape_polygons, texture
-
-if TYPE_CHECKING:
-    from segkit.data.synthetic import SyntheticSpec
 
 HUES = {"red": 0.0, "yellow": 60.0, "green": 120.0, "cyan": 180.0, "blue": 240.0, "magenta": 300.0}
 CLASS_NAMES: tuple[str, ...] = ("background", *HUES)
@@ -99,10 +95,10 @@ def _object(kind: str, n: int, rng: np.random.Generator, scale: float) -> list[n
 
 
 def generate_boundary_sample(
-    spec: SyntheticSpec, rng: np.random.Generator
+    image_size: int, min_objects: int, max_objects: int, rng: np.random.Generator
 ) -> tuple[Image.Image, np.ndarray]:
     """Draw one benchmark scene: the RGB image and its label map (class indices, no void)."""
-    n = spec.image_size
+    n = image_size
     scale = n / 64.0  # sizes are designed at 64 px; larger images scale every length
     bg_hue = rng.uniform(0, 360) + 40 * texture(rng, n, 16)
     bg_sat = np.clip(rng.uniform(0.0, 0.25) + 0.08 * texture(rng, n, 12), 0, 1)
@@ -110,7 +106,7 @@ def generate_boundary_sample(
     rgb = hsv_to_rgb(bg_hue, bg_sat, bg_val)  # (n, n, 3)
     label = np.zeros((n, n), dtype=np.uint8)
     names = list(HUES)
-    for _ in range(int(rng.integers(spec.min_objects, spec.max_objects + 1))):
+    for _ in range(int(rng.integers(min_objects, max_objects + 1))):
         kind = KINDS[int(rng.integers(len(KINDS)))]
         masks = _object(kind, n, rng, scale)
         classes = rng.choice(len(names), size=len(masks), replace=False) + 1

@@ -113,3 +113,11 @@ class ShardedEvalSampler(Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         return iter(range(self.rank, self.length, self.world_size))
+
+
+def sample_indices(num_items: int, count: int) -> list[int]:
+    """``count`` indices spread evenly over ``range(num_items)``: the same set in every run."""
+    if num_items <= 0 or count <= 0:
+        return []
+    count = min(count, num_items)
+    return sorted({round(i * (num_items - 1) / max(1, count - 1)) for i in range(count)})

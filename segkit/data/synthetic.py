@@ -162,7 +162,7 @@ def _marker(spec: SyntheticSpec) -> dict:
 
 def _draw(spec: SyntheticSpec, rng: np.random.Generator) -> tuple[Image.Image, np.ndarray]:
     if spec.style == "boundaries":
-        return generate_boundary_sample(spec, rng)
+        return generate_boundary_sample(spec.image_size, spec.min_objects, spec.max_objects, rng)
     return generate_sample(spec, rng)
 
 

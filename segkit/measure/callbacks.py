@@ -15,7 +15,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from segkit.training.callbacks import sample_indices
+from segkit.data.sampling import sample_indices
 
 
 class TrainSpeed(L.Callback):

@@ -21,15 +21,8 @@ from lightning.pytorch.utilities import rank_zero_warn
 
 from segkit.compare.records import write_records
 from segkit.data.palette import VOID_INDEX
+from segkit.data.sampling import sample_indices
 from segkit.metrics import image_confusions
-
-
-def sample_indices(num_items: int, count: int) -> list[int]:
-    """``count`` indices spread evenly over ``range(num_items)``: the same set in every run."""
-    if num_items <= 0 or count <= 0:
-        return []
-    count = min(count, num_items)
-    return sorted({round(i * (num_items - 1) / max(1, count - 1)) for i in range(count)})
 
 
 def _wandb_loggers(trainer: L.Trainer) -> list[Any]:
