@@ -92,6 +92,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "scores": scores,
         "confusion": confmat.tolist() if confmat is not None else None,
         "processes": trainer.world_size,
+        "training_run": _training_run(Path(cfg.ckpt_path)),
     }
     if not trainer.is_global_zero:  # every process holds the same result; one writes it
         return result
@@ -101,6 +102,19 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     _print_table(scores, names, result)
     print(f"eval: {path}")
     return result
+
+
+def _training_run(ckpt_path: Path) -> dict[str, Any] | None:
+    """What the checkpoint's own run recorded (``<run>/metrics.json`` beside ``checkpoints/``):
+    its names, seed and last logged scores, to set beside this evaluation; None without one."""
+    from segkit.training.record import RunRecord
+
+    path = ckpt_path.resolve().parent.parent / RunRecord.FILE
+    if not path.is_file():
+        return None
+    record = RunRecord.read(path)
+    return {"metrics": str(path), "upsampler": record.upsampler, "encoder": record.encoder,
+            "fusion": record.fusion, "seed": record.seed, "final": record.final}  # fmt: skip
 
 
 def _print_table(scores: dict[str, float], names: list[str], result: dict[str, Any]) -> None:

@@ -76,6 +76,23 @@ def test_eval_reports_exactly_the_training_metrics_of_the_checkpoint(
     assert authors["scores"]["val/mIoU"] == logged["val/mIoU"]
 
 
+@pytest.mark.slow
+def test_eval_records_the_checkpoints_training_run(trained: Path, tmp_path: Path) -> None:
+    """eval.json names the run the checkpoint came from, read through its metrics.json."""
+    last = trained / "checkpoints" / "last.ckpt"
+    proc = _cli("evaluate", f"ckpt_path={last}", f"hydra.run.dir={tmp_path}", root=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((tmp_path / "eval.json").read_text())
+    metrics = json.loads((trained / "metrics.json").read_text())
+    run = result["training_run"]
+    assert run["metrics"] == str((trained / "metrics.json").resolve())
+    assert (run["upsampler"], run["seed"]) == ("max_unpool", metrics["seed"])
+    assert run["final"] == metrics["final"]
+    # the last checkpoint holds the state of the last validation: the same scores
+    logged = {k: v for k, v in metrics["final"].items() if k not in ("epoch", "val/mIoU_best")}
+    assert result["scores"] == logged
+
+
 def test_eval_errors_are_one_line(tmp_path: Path) -> None:
     proc = _cli(
         "evaluate",
