@@ -1,4 +1,6 @@
-"""Thin Hydra entry points. Each module has a testable ``run(cfg) -> dict`` and a ``main``."""
+"""The command-line entry points: each module parses its arguments (Hydra or argparse), calls one
+library function (`segkit.training.run.run`, `segkit.evaluation.evaluate`, ...) and turns bad
+input into one line (`exit_with_one_line`)."""
 
 from pathlib import Path
 
