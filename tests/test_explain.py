@@ -1,4 +1,4 @@
-"""The numbers the upsampling figures draw (segkit.explain), and scripts/figures.py writing them."""
+"""The numbers the upsampling figures draw (segkit.worked_examples), and scripts/figures.py writing them."""
 
 from __future__ import annotations
 
