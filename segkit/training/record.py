@@ -1,8 +1,9 @@
 """The run record: what ``segkit-train`` writes to a run's ``metrics.json``, and its reader.
 
-:class:`RunRecord` is the one definition of the file's keys. ``segkit.training.run`` writes it (rank
-zero, atomically); ``segkit.compare.runs``, ``segkit.evaluation``, ``segkit.worked_examples`` and ``scripts/figures.py`` read it
-through :meth:`RunRecord.read`, which checks the keys every reader needs. Imports only the standard
+:class:`RunRecord` is the one definition of the file's keys. ``segkit.training.run`` writes it
+(rank zero, atomically); ``segkit.compare.runs``, ``segkit.evaluation``,
+``segkit.worked_examples`` and ``scripts/figures.py`` read it through :meth:`RunRecord.read`,
+which checks the keys every reader needs. Imports only the standard
 library and segkit's error and file helpers, so comparing runs loads neither torch nor Lightning.
 """
 
